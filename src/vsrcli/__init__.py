@@ -1,0 +1,33 @@
+"""vsrcli: video restoration with the BasicVSR++ family.
+
+The package namespace is lazy: importing :mod:`vsrcli` (and so ``vsrcli --help``) never imports torch or av.
+The public functions are loaded on first use.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vsrcli.errors import VsrError
+
+__version__ = "0.1.0"
+
+__all__ = ["VsrError", "__version__", "load_model", "restore_video"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from vsrcli.models.api import load_model
+    from vsrcli.pipeline import restore_video
+
+_LAZY = {
+    "load_model": ("vsrcli.models.api", "load_model"),
+    "restore_video": ("vsrcli.pipeline", "restore_video"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'vsrcli' has no attribute {name!r}")

@@ -1,0 +1,3 @@
+from vsrcli.cli import main
+
+main()

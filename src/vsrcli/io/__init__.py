@@ -1,0 +1,1 @@
+"""Reading and writing frames and video. Knows nothing about models."""

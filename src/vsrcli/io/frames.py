@@ -1,0 +1,92 @@
+"""Folders of still frames (PNG/JPEG/BMP): natural ordering, RGB uint8 in and out."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from vsrcli.errors import InputError, OutputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def natural_key(name: str) -> list[object]:
+    """Sort key so that frame2 < frame10 (digit runs compare as numbers)."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
+
+
+def list_frames(folder: str | Path) -> list[Path]:
+    """The image files of a folder in natural order; an InputError if there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder of frames")
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise InputError(f"{folder}: no image frames (.png, .jpg, .bmp, ...) found")
+    return sorted(files, key=lambda p: natural_key(p.name))
+
+
+_TORCHVISION_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+def _read_with_av(path: Path) -> np.ndarray:
+    """BMP, TIFF and anything else FFmpeg's image demuxer knows."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+            return frame.to_ndarray(format="rgb24")
+    except (av.FFmpegError, StopIteration, OSError) as exc:
+        raise InputError(f"{path}: cannot decode image ({exc})") from exc
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """One image as (H, W, 3) uint8 RGB; grey is replicated, alpha dropped, 16-bit scaled to 8-bit."""
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    path = Path(path)
+    if path.suffix.lower() not in _TORCHVISION_SUFFIXES:
+        return _read_with_av(path)
+    try:
+        data = read_file(str(path))
+        img = decode_image(data, mode=ImageReadMode.UNCHANGED)
+    except (RuntimeError, OSError) as exc:
+        raise InputError(f"{path}: cannot decode image ({exc})") from exc
+    arr = img.permute(1, 2, 0).numpy()
+    if arr.dtype == np.uint16:
+        arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        raise InputError(f"{path}: unsupported image sample type {arr.dtype}")
+    channels = arr.shape[2]
+    if channels in (1, 2):  # grey, grey+alpha
+        arr = np.repeat(arr[:, :, :1], 3, axis=2)
+    elif channels == 4:
+        arr = arr[:, :, :3]
+    return np.ascontiguousarray(arr)
+
+
+def write_image(path: str | Path, rgb: np.ndarray) -> None:
+    """Write (H, W, 3) uint8 RGB as PNG (lossless), whatever the suffix says."""
+    import torch
+    from torchvision.io import encode_png
+
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
+    data = encode_png(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous())
+    try:
+        Path(path).write_bytes(data.numpy().tobytes())
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror})") from exc
+
+
+def read_folder(folder: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """A whole (small) folder as (T, H, W, 3) uint8; for benchmarks and training, not for long videos."""
+    files = list_frames(folder)[:max_frames]
+    frames = [read_image(p) for p in files]
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise InputError(f"{folder}: frames differ in size {sorted(shapes)}")
+    return np.stack(frames)

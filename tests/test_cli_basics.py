@@ -1,0 +1,76 @@
+"""The CLI skeleton: version, help without torch, usage errors, one error-to-exit-code mapping."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from vsrcli import errors
+from vsrcli.cli import app, run
+
+
+def test_version_prints_package_version(capsys):
+    from vsrcli import __version__
+
+    assert run(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"vsrcli {__version__}"
+
+
+def test_help_does_not_import_torch_or_av():
+    code = (
+        "import sys\n"
+        "from vsrcli.cli import run\n"
+        "rc = run(['--help'])\n"
+        "heavy = sorted(m for m in ('torch', 'av', 'numpy') if m in sys.modules)\n"
+        "print('HEAVY', heavy, rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY [] 0" in out
+    assert "Usage" in out
+
+
+def test_unknown_option_is_a_usage_error(capsys):
+    assert run(["--no-such-option"]) == 2
+
+
+@pytest.mark.parametrize(
+    "exc, code",
+    [
+        (errors.InputError("bad"), 3),
+        (errors.OutputError("bad"), 4),
+        (errors.WeightsNotFoundError("bad"), 5),
+        (errors.DeviceError("bad"), 6),
+        (errors.OutOfMemoryError("bad"), 7),
+        (errors.Interrupted("bad"), 130),
+    ],
+)
+def test_errors_map_to_exit_codes_with_one_line_message(capsys, exc, code):
+    @app.command("raise-for-test", hidden=True)
+    def _raise() -> None:
+        raise exc
+
+    try:
+        assert run(["raise-for-test"]) == code
+    finally:
+        app.registered_commands.pop()
+    err = capsys.readouterr().err.strip()
+    assert err == "vsrcli: error: bad"
+
+
+def test_keyboard_interrupt_exits_130(capsys):
+    @app.command("interrupt-for-test", hidden=True)
+    def _interrupt() -> None:
+        raise KeyboardInterrupt
+
+    try:
+        assert run(["interrupt-for-test"]) == 130
+    finally:
+        app.registered_commands.pop()
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_console_script_runs_as_module():
+    proc = subprocess.run([sys.executable, "-m", "vsrcli", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.startswith("vsrcli ")
