@@ -3,7 +3,8 @@
 They serve two masters. The benchmark must reproduce the official low-resolution data exactly (BI is MATLAB's
 ``imresize``, bit for bit; BD is the BasicVSR blur-and-subsample protocol), and training needs the same
 operations fast, batched and on any device. So every operation has a torch float version on ``(..., C, H, W)``
-tensors in [0, 1] and, where the official data is uint8, a numpy uint8 wrapper that rounds like the original tool.
+tensors in [0, 1] and, where the official data is uint8, a numpy uint8 wrapper that rounds like the original
+tool.
 Everything random takes a seed or a ``torch.Generator`` so runs are reproducible.
 """
 
@@ -43,9 +44,9 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # MATLAB imresize (bicubic)
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -95,7 +96,7 @@ _TORCH_WEIGHTS: dict[tuple[int, int, float, str, str], torch.Tensor] = {}
 
 
 def _weights_tensor(in_len: int, out_len: int, scale: float, like: torch.Tensor) -> torch.Tensor:
-    """The resize matrix as a tensor on ``like``'s device and dtype, cached (training calls this per batch)."""
+    """The resize matrix on ``like``'s device and dtype, cached (training calls this per batch)."""
     import torch
 
     dtype = (
@@ -115,8 +116,8 @@ def _weights_tensor(in_len: int, out_len: int, scale: float, like: torch.Tensor)
 def imresize_matlab(x: torch.Tensor, scale: float) -> torch.Tensor:
     """MATLAB-compatible bicubic ``imresize(x, scale)`` of a float tensor ``(..., C, H, W)``; no rounding.
 
-    Antialiased when downscaling, symmetric border, output size ``ceil(scale * size)``. Height is resized first,
-    as MATLAB does when both scales are equal. Runs as two matmuls with cached matrices, on any device.
+    Antialiased when downscaling, symmetric border, output size ``ceil(scale * size)``. Height is resized
+    first, as MATLAB does when both scales are equal. Runs as two matmuls with cached matrices, on any device.
     """
     import torch
 
@@ -154,14 +155,18 @@ def bi_downsample(frames: np.ndarray, scale: int = 4) -> np.ndarray:
     import torch
 
     frames = _check_frames(frames)
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(torch.float64).movedim(-1, -3)
-    y = imresize_matlab(x, 1.0 / scale).movedim(-3, -1).numpy()
-    return _matlab_round_uint8(y)
+    batch = frames if frames.ndim == 4 else frames[None]
+    out = []
+    for start in range(0, len(batch), 8):  # 8 frames at a time bounds the float64 memory
+        x = torch.from_numpy(np.ascontiguousarray(batch[start : start + 8])).to(torch.float64).movedim(-1, -3)
+        out.append(_matlab_round_uint8(imresize_matlab(x, 1.0 / scale).movedim(-3, -1).numpy()))
+    result = np.concatenate(out)
+    return result if frames.ndim == 4 else result[0]
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # BD (Gaussian blur + subsample) and Gaussian / motion / temporal blur
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 def gaussian_kernel1d(size: int, sigma: float) -> np.ndarray:
@@ -198,10 +203,11 @@ def bd_blur(x: torch.Tensor, scale: int = 4, sigma: float = 1.6, variant: str = 
     """BD on a float tensor ``(..., C, H, W)``: Gaussian blur then keep every ``scale``-th pixel; no rounding.
 
     ``variant="basicvsr"`` (BasicVSR/MMagic): ``ceil(3 sigma)*2+2`` taps (12 for 1.6) anchored as MATLAB's
-    ``imfilter`` anchors an even kernel (tap ``(size-1)//2``), replicate border, then rows/columns 1, 1+scale, ...
-    (0-based).
-    ``variant="duf"`` (DUF): 13 taps centred, replicate border, rows/columns 0, scale, ... (this choice matches the
-    published DUF-BD Vid4 frames best: 43 grey levels off with a reflect border, 2 with replicate).
+    ``imfilter`` anchors an even kernel (tap ``(size-1)//2``), replicate border, then rows/columns 1,
+    1+scale, ... (0-based).
+    ``variant="duf"`` (DUF): 13 taps centred, replicate border, rows/columns 0, scale, ... (this choice
+    matches the published DUF-BD Vid4 frames best: 43 grey levels off with a reflect border, 2 with
+    replicate).
     """
     import torch.nn.functional as F
 
@@ -244,8 +250,8 @@ def bd_downsample(frames: np.ndarray, scale: int = 4, sigma: float = 1.6) -> np.
 def bd_downsample_duf(frames: np.ndarray, scale: int = 4, sigma: float = 1.6) -> np.ndarray:
     """DUF's BD variant (13x13, samples from (0, 0)); label results on it "DUF-BD".
 
-    Truncated to uint8 rather than rounded: DUF's stored frames sit 0.5 grey levels below the rounded values on
-    average, and truncation brings the mean absolute difference from 0.49 to 0.13 (max 2 either way).
+    Truncated to uint8 rather than rounded: DUF's stored frames sit 0.5 grey levels below the rounded values
+    on average, and truncation brings the mean absolute difference from 0.49 to 0.13 (max 2 either way).
     """
     frames = _check_frames(frames)
     y = bd_blur(_uint8_frames_to_tensor(frames), scale, sigma, "duf").movedim(-3, -1).numpy()
@@ -283,8 +289,8 @@ def motion_kernel(
 ) -> np.ndarray:
     """A camera-shake kernel: a random smooth 2-D trajectory rasterised (bilinear splats) and normalised.
 
-    The trajectory is a random walk with inertia (a random initial direction, small random turns), scaled so its
-    extent is ``length`` pixels (default ``size - 2``) and centred in a ``size`` x ``size`` grid.
+    The trajectory is a random walk with inertia (a random initial direction, small random turns), scaled so
+    its extent is ``length`` pixels (default ``size - 2``) and centred in a ``size`` x ``size`` grid.
     """
     import torch
 
@@ -315,13 +321,14 @@ def motion_kernel(
 def motion_blur(
     x: torch.Tensor, size: int = 15, length: float | None = None, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """Blur ``(..., C, H, W)`` frames with one random motion kernel (the same camera shake for the whole input)."""
+    """Blur ``(..., C, H, W)`` frames with one random motion kernel (one camera shake for the whole input)."""
     return _filter_same(x, motion_kernel(size, length, generator))
 
 
 def temporal_average_blur(x: torch.Tensor, window: int = 5) -> torch.Tensor:
     """Synthetic motion blur from time: each frame of ``(..., T, C, H, W)`` becomes the mean of ``window``
-    consecutive frames centred on it (edge frames repeated), as in DVD/GoPro-style blur synthesis; same T out."""
+    consecutive frames centred on it (edge frames repeated), as in DVD/GoPro-style blur synthesis; same T
+    out."""
     import torch
 
     if window < 1:
@@ -335,9 +342,9 @@ def temporal_average_blur(x: torch.Tensor, window: int = 5) -> torch.Tensor:
     return out / window
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # Noise and compression
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 def add_gaussian_noise(
@@ -417,9 +424,9 @@ def compress(frames: np.ndarray, codec: str = "libx264", crf: int = 23, preset: 
     return np.stack(decoded)[:, :h, :w]
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 # --degrade strings
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------------
 
 
 def _frames_to_float(frames: np.ndarray) -> torch.Tensor:

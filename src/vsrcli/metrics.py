@@ -1,7 +1,8 @@
 """PSNR and SSIM by the protocol that produced the published BasicVSR-family numbers (reference §10).
 
-Outputs are clamped and rounded to uint8 first (``to_uint8``), as MMEditing 0.x did; Y is BT.601 with offset 16,
-kept as float; SSIM is Wang et al. with an 11x11 Gaussian window (sigma 1.5) over the "valid" region, in float64.
+Outputs are clamped and rounded to uint8 first (``to_uint8``), as MMEditing 0.x did; Y is BT.601 with offset
+16, kept as float; SSIM is Wang et al. with an 11x11 Gaussian window (sigma 1.5) over the "valid" region, in
+float64.
 Inputs are uint8 ``(H, W, 3)`` RGB arrays. Averaging (frames of a clip, then clips) is the caller's job.
 """
 
@@ -19,8 +20,8 @@ __all__ = ["psnr", "rgb_to_y", "ssim", "to_uint8"]
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
-    """Float network output in [0, 1], ``(..., 3, H, W)``, to uint8 ``(..., H, W, 3)``: clamp, x255, round half
-    to even (``torch.round``, the behaviour of MMEditing's ``tensor2img``)."""
+    """Float network output in [0, 1], ``(..., 3, H, W)``, to uint8 ``(..., H, W, 3)``: clamp, x255, round
+    half to even (``torch.round``, the behaviour of MMEditing's ``tensor2img``)."""
     import torch
 
     y = x.detach().float().clamp(0, 1).mul(255.0)
@@ -29,8 +30,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 def rgb_to_y(img: np.ndarray) -> np.ndarray:
-    """BT.601 luma of RGB ``(..., 3)`` (uint8 or float on the 0-255 scale): 16 + 65.481 R + 128.553 G + 24.966 B
-    with R, G, B in [0, 1]; float64, not rounded."""
+    """BT.601 luma of RGB ``(..., 3)`` (uint8 or float on the 0-255 scale):
+    16 + 65.481 R + 128.553 G + 24.966 B with R, G, B in [0, 1]; float64, not rounded."""
     x = np.asarray(img, dtype=np.float64) / 255.0
     return 16.0 + x[..., 0] * 65.481 + x[..., 1] * 128.553 + x[..., 2] * 24.966
 
