@@ -174,6 +174,8 @@ def benchmark(
     from rich.console import Console
 
     out = Console(file=sys.stderr if json_path is not None and str(json_path) == "-" else sys.stdout)
+    if not out.is_terminal:  # pipes and files get full-width tables instead of rich's 80 columns
+        out.width = 160
     err = Console(stderr=True)
 
     for name, value in (("--max-frames", max_frames), ("--chunk", chunk), ("--threads", threads)):
