@@ -187,6 +187,13 @@ def benchmark(
         raise UsageError("--lq uses stored LQ frames; it cannot be combined with --degrade")
     if arch_args and not arch:
         raise UsageError("--arch-args needs --arch")
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise UsageError(f"--precision {precision!r}: use fp32, fp16 or bf16")
+    height, width = _parse_size(size)
+    if not speed_only and data is None:
+        raise UsageError("DATA is required unless --speed-only is given")
+    if speed_only and not (model or arch):
+        raise UsageError("--speed-only needs at least one --model or --arch")
 
     import torch
 
@@ -210,7 +217,6 @@ def benchmark(
             status.update(msg)
 
         if speed_only:
-            height, width = _parse_size(size)
             real = None
             if data is not None:
                 clip = discover(data, parse_degradation("none"), lq=lq, max_frames=frames).clips[0].load()
@@ -229,8 +235,7 @@ def benchmark(
                 progress=progress,
             )
         else:
-            if data is None:
-                raise UsageError("DATA is required unless --speed-only is given")
+            assert data is not None
             dataset = discover(data, degradation, lq=lq, max_frames=max_frames)
             result = run_quality(
                 dataset,
