@@ -24,8 +24,8 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     half to even (``torch.round``, the behaviour of MMEditing's ``tensor2img``)."""
     import torch
 
-    y = x.detach().float().clamp(0, 1).mul(255.0)
-    y = torch.round(y).to(torch.uint8)
+    y = x.detach().float().clamp(0, 1)  # a new tensor: the in-place steps below keep peak memory down
+    y = y.mul_(255.0).round_().to(torch.uint8)
     return np.ascontiguousarray(y.movedim(-3, -1).cpu().numpy())
 
 

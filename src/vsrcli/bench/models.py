@@ -81,4 +81,7 @@ def load_named_model(spec: str, device: torch.device | str = "cpu") -> NamedMode
     except ImportError as exc:
         raise ModelError("--model needs vsrcli.models.api, which this build does not have") from exc
     module = load_model(spec, device=str(device))
-    return NamedModel(spec, module, _describe(module))
+    info = getattr(module, "model_info", None)
+    label = getattr(info, "label", None)
+    description = f"{label}; {_describe(module)}" if label else _describe(module)
+    return NamedModel(spec, module, description)
