@@ -74,6 +74,7 @@ def yuv_planes_to_rgb(
 ) -> np.ndarray:
     """Textbook 4:4:4 Y, Cb, Cr code values -> float RGB on the 0-255 scale (unrounded), the test oracle."""
     top = 2**bits - 1
+    y, u, v = (np.asarray(p, dtype=np.float64) for p in (y, u, v))
     if full_range:
         yn, cb, cr = y / top, (u - 2 ** (bits - 1)) / top, (v - 2 ** (bits - 1)) / top
     else:
@@ -161,6 +162,7 @@ def make_video(
     audio_seconds: float | None = None,
     subtitles: bool = False,
     options: dict[str, str] | None = None,
+    container_options: dict[str, str] | None = None,
 ) -> Path:
     """Encode RGB ``frames`` ((T, H, W, 3) uint8 or full-scale uint16) to ``path``; the container from its suffix.
 
@@ -171,6 +173,7 @@ def make_video(
     - ``rotation``: counter-clockwise degrees stored as a display matrix.
     - ``audio``: ``"aac"``, ``"flac"``, ``"pcm_s16le"``, ``"libopus"``... a 440 Hz stereo tone as long as the
       video (or ``audio_seconds``). ``subtitles``: one SubRip cue per frame (MKV only).
+    - ``container_options``: muxer options, e.g. ``{"movflags": "+faststart"}``.
     - ``codec`` libx264/libx265 get crf 0 unless ``options`` say otherwise (lossless on the YUV planes).
     """
     path = Path(path)
@@ -188,7 +191,7 @@ def make_video(
     if codec == "libx265":
         opts.setdefault("x265-params", "lossless=1:log-level=error")
     height, width = frames.shape[1:3]
-    with av.open(str(path), mode="w") as out:
+    with av.open(str(path), mode="w", options=container_options or {}) as out:
         stream = out.add_stream(codec, rate=fps, options=opts)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
         stream.time_base = time_base

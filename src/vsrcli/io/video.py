@@ -136,6 +136,8 @@ def _open_input(path: Path) -> av.container.InputContainer:
     _check_file(path)
     try:
         return av.open(str(path), mode="r")
+    except av.EOFError as exc:
+        raise InputError(f"{path}: no video data (empty or truncated container)") from exc
     except av.FFmpegError as exc:
         raise InputError(
             f"{path}: cannot be opened as a video: not a media file, or truncated/corrupt ({_reason(exc)})"
@@ -391,7 +393,13 @@ class _FrameConverter:
         if info.is_rgb:
             if info.bit_depth <= 8:
                 return frame.reformat(format="rgb24", **resize).to_ndarray()
-            return frame.reformat(format="rgb48le", **resize).to_ndarray()
+            # Planar RGB at its own depth, scaled exactly (swscale's bit replication is off by one at times).
+            bits = min(info.bit_depth, 16)
+            native = "gbrp16le" if bits == 16 else f"gbrp{bits}le"
+            codes = frame.reformat(format=native, **resize).to_ndarray(channel_last=True)
+            if bits == 16:
+                return codes
+            return np.rint(codes.astype(np.float32) * (65535.0 / (2**bits - 1))).astype(np.uint16)
         if info.bit_depth <= 8:
             return frame.reformat(
                 format="rgb24",
@@ -819,7 +827,11 @@ class VideoWriter:
                 if target_codec in ("none", "", None) or target_codec not in av.codecs_available:
                     self.warnings.append(f"{label} cannot be stored in {out.format.name}; skipped")
                     continue
-                target = out.add_stream(target_codec, rate=s.codec_context.sample_rate, layout=s.layout.name)
+                rate = s.codec_context.sample_rate
+                rates = av.Codec(target_codec, "w").audio_rates or [rate]
+                if rate not in rates:
+                    rate = min(rates, key=lambda r: (r < rate, abs(r - rate)))
+                target = out.add_stream(target_codec, rate=rate, layout=s.layout.name)
                 target.metadata.update(s.metadata)
                 streams[s.index] = _CopiedStream(s, target, transcode=True)
                 self.warnings.append(
@@ -919,8 +931,13 @@ class VideoWriter:
         if rgb.dtype == np.uint8:
             rgb = rgb.astype(np.uint16) * 257
         if self._out_rgb:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le")
-            return frame.reformat(format=fmt)
+            if not fmt.startswith("gbrp"):
+                return av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le").reformat(
+                    format=fmt
+                )
+            top = 2**self.bit_depth - 1
+            codes = np.rint(rgb.astype(np.float32) * (top / 65535.0)).astype(np.uint16)
+            return self._from_planes([codes[..., 1], codes[..., 2], codes[..., 0]], fmt)  # G, B, R planes
         y, u, v = colour.rgb_to_yuv(
             rgb, bits=self.bit_depth, matrix=self.matrix, color_range=self.color_range, gray=self._out_gray
         )
@@ -937,7 +954,7 @@ class VideoWriter:
             view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)
             view[: data.shape[0], : data.shape[1]] = data
         frame.color_range = colour.RANGE_CODES[self.color_range]
-        frame.colorspace = colour.COLORSPACE_CODES[self.matrix]
+        frame.colorspace = 0 if self._out_rgb else colour.COLORSPACE_CODES[self.matrix]
         return frame
 
     # ------------------------------------------------------------------ copied streams
@@ -985,8 +1002,8 @@ class VideoWriter:
         copied = c.streams.get(packet.stream.index)
         if copied is None:
             return
-        if packet.size == 0 and not copied.transcode:
-            return  # the demuxer's flush marker
+        if packet.size == 0:
+            return  # the demuxer's end-of-stream marker (transcoders are flushed once, in _pump)
         if c.trim and t is not None:
             start_t = Fraction(packet.pts) * packet.time_base if packet.pts is not None else t
             if start_t < c.offset or (c.end is not None and start_t >= c.end):
