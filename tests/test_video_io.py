@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+
 from videos import (
     corrupt,
     make_audio_only,
@@ -27,7 +28,6 @@ from videos import (
     yuv_frame,
     yuv_planes_to_rgb,
 )
-
 from vsrcli.errors import InputError, OutputError
 from vsrcli.io.video import (
     VIDEO_SUFFIXES,
@@ -216,7 +216,7 @@ def test_ten_bit_rgb_round_trip_is_exact(tmp_path: Path) -> None:
     np.testing.assert_array_equal(read_video(tmp_path / "out.mkv")[0], frames)
 
 
-# ----------------------------------------------------------------------------------------- timestamps, streams
+# ------------------------------------------------------------------------------- timestamps, streams
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mp4"])

@@ -8,8 +8,8 @@ Typical use::
     frames = moving_pattern(8, 48, 64, seed=1)            # (T, H, W, 3) uint8 with texture and motion
     path = make_video(tmp_path / "clip.mkv", frames, fps=25, codec="ffv1", pix_fmt="bgr0", audio="flac")
 
-Lossless choices: ``codec="ffv1"`` with ``pix_fmt`` ``bgr0`` (8-bit RGB), ``gbrp10le`` (10-bit RGB), or any YUV
-format (lossless on the YUV planes); ``codec="libx264rgb"`` (crf 0, ``rgb24``); ``codec="libx264"`` with crf 0.
+Lossless choices: ``codec="ffv1"`` with ``pix_fmt`` ``bgr0`` (8-bit RGB), ``gbrp10le`` (10-bit RGB), or any
+YUV format (lossless on the YUV planes); ``codec="libx264rgb"`` (crf 0, ``rgb24``); ``libx264`` with crf 0.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _RANGE_CODE = {"tv": 1, "pc": 2, "unknown": 0}
 
 
 def moving_pattern(t: int, h: int, w: int, seed: int = 0, dtype: type = np.uint8) -> np.ndarray:
-    """(T, H, W, 3) RGB frames with texture (smooth blobs + fine noise + a stripe) that move a little each frame.
+    """(T, H, W, 3) RGB frames with texture (smooth blobs, fine noise, a stripe) moving a little each frame.
 
     ``dtype`` uint8 gives 0-255, uint16 gives full-scale 0-65535. Deterministic for a given seed.
     """
@@ -88,7 +88,7 @@ def yuv_planes_to_rgb(
 
 
 def _fill(frame: av.VideoFrame, planes: Sequence[np.ndarray]) -> None:
-    for plane, data in zip(frame.planes, planes):
+    for plane, data in zip(frame.planes, planes, strict=False):
         dtype = np.uint8 if data.dtype == np.uint8 else np.dtype("<u2")
         view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)
         view[: data.shape[0], : data.shape[1]] = data
@@ -164,11 +164,11 @@ def make_video(
     options: dict[str, str] | None = None,
     container_options: dict[str, str] | None = None,
 ) -> Path:
-    """Encode RGB ``frames`` ((T, H, W, 3) uint8 or full-scale uint16) to ``path``; the container from its suffix.
+    """Encode RGB ``frames`` ((T, H, W, 3) uint8 or full-scale uint16) to ``path`` (format from its suffix).
 
     - ``pix_fmt``: default ``bgr0`` for ffv1, ``rgb24`` for libx264rgb, else ``yuv420p``. RGB -> YUV uses the
-      given ``matrix`` (``bt709``/``smpte170m``/``bt470bg``) and range; they are tagged unless ``tag_colour`` is
-      False (then the file says ``unknown``).
+      given ``matrix`` (``bt709``/``smpte170m``/``bt470bg``) and range; they are tagged unless
+      ``tag_colour`` is False (then the file says ``unknown``).
     - ``pts`` in ``time_base`` (default 1/fps): pass uneven steps for variable frame rate.
     - ``rotation``: counter-clockwise degrees stored as a display matrix.
     - ``audio``: ``"aac"``, ``"flac"``, ``"pcm_s16le"``, ``"libopus"``... a 440 Hz stereo tone as long as the
@@ -210,7 +210,7 @@ def make_video(
         if subtitles:
             sub_stream = out.add_mux_stream("subrip")
             sub_stream.time_base = Fraction(1, 1000)
-        for rgb, p in zip(frames, pts):
+        for rgb, p in zip(frames, pts, strict=True):
             frame = _to_frame(rgb, pix_fmt, matrix, full_range)
             if not tag_colour:
                 frame.colorspace, frame.color_range = 2, 0
@@ -276,7 +276,7 @@ def truncate(src: str | Path, dst: str | Path, keep: float = 0.5) -> Path:
 
 
 def corrupt(src: str | Path, dst: str | Path, start: float = 0.3, length: int = 4096, seed: int = 0) -> Path:
-    """Copy ``src`` to ``dst`` with ``length`` random bytes overwritten from ``start`` (fraction of the size)."""
+    """Copy ``src`` to ``dst`` with ``length`` random bytes overwritten at ``start`` (fraction of size)."""
     data = bytearray(Path(src).read_bytes())
     rng = np.random.default_rng(seed)
     at = int(len(data) * start)

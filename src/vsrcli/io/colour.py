@@ -4,10 +4,10 @@ FFmpeg reports colour tags as small integers (``AVColorSpace``, ``AVColorRange``
 names FFmpeg prints (``bt709``, ``smpte170m``, ``tv``, ``pc``) so that :class:`~vsrcli.io.video.VideoInfo`
 is readable, and they go back to integers when a writer tags its output.
 
-Why our own maths: in the FFmpeg 8 swscale shipped with PyAV 18, 8-bit YUV <-> RGB is exact to rounding, but
-the high-bit-depth paths are not (10-bit limited-range white, Y=940, comes out as 65283 of 65535 in ``rgb48le``
-and RGB 65535 goes in as Y=943). So 8-bit conversions go through swscale (fast, exact) and anything deeper goes
-through the float32 maths below, which follows ITU-R BT.601/709/2020 to the letter.
+Why our own maths: in the FFmpeg 8 swscale shipped with PyAV 18, 8-bit YUV <-> RGB is exact to rounding,
+but the high-bit-depth paths are not (10-bit limited-range white, Y=940, comes out as 65283 of 65535 in
+``rgb48le``, and RGB 65535 goes in as Y=943). So 8-bit conversions go through swscale (fast, exact) and
+anything deeper goes through the float32 maths below, which follows ITU-R BT.601/709/2020 to the letter.
 """
 
 from __future__ import annotations

@@ -6,9 +6,9 @@ audio, subtitle and attachment streams (packets copied, not re-encoded; an audio
 hold is converted to the container's default audio codec; a subtitle stream it cannot hold is skipped, with a
 note in :attr:`VideoWriter.warnings`).
 
-Colour conversion always uses the source's own matrix and range (an untagged matrix is guessed from the size as
-players do: BT.709 from 1280 wide or 577 high, BT.601 below). The writer always tags its output explicitly, so
-a player never has to guess differently at the new size.
+Colour conversion always uses the source's own matrix and range (an untagged matrix is guessed from the size
+as players do: BT.709 from 1280 wide or 577 high, BT.601 below). The writer always tags its output explicitly,
+so a player never has to guess differently at the new size.
 
 Pixels in this module are ``(T, H, W, 3)`` RGB: ``uint8`` for 8-bit sources, ``uint16`` full scale (0-65535)
 for deeper ones. Alpha is dropped on read (vsrcli's networks are RGB); grey is replicated to three channels.
@@ -72,11 +72,12 @@ _VFR_PACKETS = 120
 class VideoInfo:
     """What vsrcli needs to know about a video file; from :func:`probe`.
 
-    ``num_frames`` is exact when ``num_frames_exact`` (the container stores the count, e.g. MP4) and an estimate
-    from duration x frame rate otherwise; :func:`count_frames` gives the exact figure by demuxing.
-    Colour fields are FFmpeg's names (``bt709``, ``smpte170m``, ``tv``, ``pc``, ``unknown``); ``matrix`` and
-    ``color_range`` are what decoding actually uses (the tag, or the documented guess when untagged), while
-    ``color_space`` and ``color_range_tag`` are what the file says.
+    ``num_frames`` is exact when ``num_frames_exact`` (the container stores the count, e.g. MP4, or the header
+    has no duration and the packets were counted) and an estimate from duration x frame rate otherwise;
+    :func:`count_frames` gives the exact figure by demuxing. Colour fields are FFmpeg's names (``bt709``,
+    ``smpte170m``, ``tv``, ``pc``, ``unknown``); ``matrix`` and ``color_range`` are what decoding actually
+    uses (the tag, or the documented guess when untagged), while ``color_space`` and ``color_range_tag`` are
+    what the file says.
     """
 
     path: Path
@@ -370,7 +371,7 @@ def is_video_file(path: str | Path) -> bool:
 
 @dataclass
 class FrameChunk:
-    """Consecutive decoded frames: ``frames`` (T, H, W, 3) RGB, their source ``pts`` and first frame ``index``."""
+    """Consecutive decoded frames: ``frames`` (T, H, W, 3) RGB, source ``pts``, first frame ``index``."""
 
     frames: np.ndarray
     pts: list[int]
@@ -518,7 +519,7 @@ class VideoReader:
                 )
 
     def iter_chunks(self, n: int) -> Iterator[FrameChunk]:
-        """Chunks of ``n`` frames (the last one shorter), as RGB uint8 or uint16 (see the module docstring)."""
+        """Chunks of ``n`` frames (the last one shorter), RGB uint8 or uint16 (see the module docstring)."""
         if n < 1:
             raise ValueError("chunk size must be >= 1")
         convert = _FrameConverter(self.info)
@@ -647,10 +648,10 @@ class _Copier:
 class VideoWriter:
     """Encode RGB frames to ``path`` with the source's timestamps, colour tags, rotation and other streams.
 
-    The file is written exactly at ``path`` (the container format comes from its suffix, or ``format``); making
-    a temporary name and renaming it when complete is the caller's job. Use as a context manager: a clean exit
-    flushes the encoder, copies the rest of ``copy_streams_from``'s audio/subtitle/attachment streams and
-    writes the trailer; an exit by exception only closes the file (which is then incomplete).
+    The file is written exactly at ``path`` (the container format comes from its suffix, or ``format``);
+    making a temporary name and renaming it when complete is the caller's job. Use as a context manager: a
+    clean exit flushes the encoder, copies the rest of ``copy_streams_from``'s audio/subtitle/attachment
+    streams and writes the trailer; an exit by exception only closes the file (which is then incomplete).
 
     ``write(frames, pts)`` takes (T, H, W, 3) uint8 or uint16 RGB and the frames' source timestamps in
     ``time_base`` (``None``: evenly spaced at ``fps``). Timestamps must increase. The output keeps them
@@ -660,8 +661,8 @@ class VideoWriter:
 
     Colour: RGB -> YUV uses the output's matrix and range, which are the source's unless ``matrix`` /
     ``color_range`` say otherwise (BT.709 / limited without a source); all four colour tags are written
-    explicitly. ``pix_fmt=None`` chooses with :func:`choose_pix_fmt`. Notes about anything that could not be kept
-    (a skipped subtitle stream, a converted audio stream, a lower bit depth) collect in ``warnings``.
+    explicitly. ``pix_fmt=None`` chooses with :func:`choose_pix_fmt`. Notes about anything that could not be
+    kept (a skipped subtitle stream, a converted audio stream, a lower bit depth) collect in ``warnings``.
     """
 
     def __init__(
@@ -873,7 +874,7 @@ class VideoWriter:
             self.abort()
 
     def write(self, frames: np.ndarray, pts: Sequence[int] | None = None) -> None:
-        """Encode (T, H, W, 3) uint8/uint16 RGB frames (or one (H, W, 3) frame) with their source timestamps."""
+        """Encode (T, H, W, 3) uint8/uint16 RGB frames (or one (H, W, 3) frame) with their source pts."""
         if self._closed:
             raise ValueError("writer is closed")
         frames = np.asarray(frames)
@@ -890,7 +891,7 @@ class VideoWriter:
         if len(pts) != len(frames):
             raise ValueError(f"{len(frames)} frames but {len(pts)} timestamps")
         av = _av()
-        for rgb, p in zip(frames, pts):
+        for rgb, p in zip(frames, pts, strict=True):
             p = int(p)
             if self._last_pts is not None and p <= self._last_pts:
                 raise ValueError(f"timestamps must increase: {p} after {self._last_pts}")
@@ -949,7 +950,7 @@ class VideoWriter:
     def _from_planes(self, planes: list[np.ndarray], fmt: str) -> Any:
         av = _av()
         frame = av.VideoFrame(self.width, self.height, fmt)
-        for plane, data in zip(frame.planes, planes):
+        for plane, data in zip(frame.planes, planes, strict=False):
             dtype = np.uint8 if self.bit_depth <= 8 else np.dtype("<u2")
             view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)
             view[: data.shape[0], : data.shape[1]] = data
