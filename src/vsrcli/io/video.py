@@ -378,12 +378,24 @@ class FrameChunk:
     index: int
 
 
+def _plane(plane: Any, dtype: np.dtype, width: int) -> np.ndarray:
+    """A zero-copy (height, width) view of one plane of a frame (rows are ``line_size`` bytes apart)."""
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)
+    return rows[:, :width]
+
+
 class _FrameConverter:
     """Decoded frame -> (H, W, 3) RGB with the source's matrix and range (see the module docstring)."""
 
     def __init__(self, info: VideoInfo) -> None:
+        from av.video.reformatter import VideoReformatter
+
         self.info = info
         self.width, self.height = info.width, info.height
+        self._sws = VideoReformatter()  # one swscale context for the whole video, not one per frame
+
+    def _reformat(self, frame: Any, **kwargs: Any) -> Any:
+        return self._sws.reformat(frame, **kwargs)
 
     def __call__(self, frame: Any) -> np.ndarray:
         info = self.info
@@ -393,38 +405,36 @@ class _FrameConverter:
             return self._gray(frame, resize)
         if info.is_rgb:
             if info.bit_depth <= 8:
-                return frame.reformat(format="rgb24", **resize).to_ndarray()
+                return self._reformat(frame, format="rgb24", **resize).to_ndarray()
             # Planar RGB at its own depth, scaled exactly (swscale's bit replication is off by one at times).
             bits = min(info.bit_depth, 16)
             native = "gbrp16le" if bits == 16 else f"gbrp{bits}le"
-            codes = frame.reformat(format=native, **resize).to_ndarray(channel_last=True)
+            codes = self._reformat(frame, format=native, **resize).to_ndarray(channel_last=True)
             if bits == 16:
                 return codes
             return np.rint(codes.astype(np.float32) * (65535.0 / (2**bits - 1))).astype(np.uint16)
         if info.bit_depth <= 8:
-            return frame.reformat(
+            return self._reformat(
+                frame,
                 format="rgb24",
                 src_colorspace=colour.sws_colorspace(info.matrix),
                 src_color_range=colour.sws_range(info.color_range),
                 **resize,
             ).to_ndarray()
-        yuv = frame.reformat(format="yuv444p16le", **resize).to_ndarray(channel_last=True)
-        # yuv444p16le holds the n-bit codes shifted left: divide the shift back out (exactly, in float).
-        shift = float(2 ** (16 - info.bit_depth))
-        planes = yuv.astype(np.float32) / shift
-        return colour.yuv_to_rgb16(
-            planes[..., 0],
-            planes[..., 1],
-            planes[..., 2],
-            bits=info.bit_depth,
-            matrix=info.matrix,
-            color_range=info.color_range,
+        # yuv444p16le holds the n-bit codes shifted left (chroma upsampled by swscale, no colour change).
+        full = self._reformat(frame, format="yuv444p16le", **resize)
+        y, u, v = (_plane(p, np.dtype("<u2"), w) for p in full.planes[:3])
+        bits = min(info.bit_depth, 16)
+        return colour.yuv444_to_rgb16(
+            y, u, v, bits=bits, matrix=info.matrix, color_range=info.color_range, shift=16 - bits
         )
 
     def _gray(self, frame: Any, resize: dict[str, int]) -> np.ndarray:
         info = self.info
         # swscale treats grey as full range and scales it to 16 bits by value * 65535 / (2^n - 1).
-        luma = frame.reformat(format="gray16le" if info.bit_depth > 8 else "gray", **resize).to_ndarray()
+        luma = self._reformat(
+            frame, format="gray16le" if info.bit_depth > 8 else "gray", **resize
+        ).to_ndarray()
         if info.color_range == "pc":
             if info.bit_depth <= 8:
                 return np.repeat(luma[..., None], 3, axis=2)
@@ -700,6 +710,9 @@ class VideoWriter:
         self._closed = False
         self._copier: _Copier | None = None
         self.trim = trim
+        from av.video.reformatter import VideoReformatter
+
+        self._sws = VideoReformatter()
 
         try:
             av.Codec(codec, "w")
@@ -918,13 +931,14 @@ class VideoWriter:
                 rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             if self._out_rgb:
-                return frame if fmt == "rgb24" else frame.reformat(format=fmt)
+                return frame if fmt == "rgb24" else self._sws.reformat(frame, format=fmt)
             if self._out_gray:
                 y, _, _ = colour.rgb_to_yuv(
                     rgb, bits=8, matrix=self.matrix, color_range=self.color_range, gray=True
                 )
                 return self._from_planes([y], fmt)
-            return frame.reformat(
+            return self._sws.reformat(
+                frame,
                 format=fmt,
                 dst_colorspace=colour.sws_colorspace(self.matrix),
                 dst_color_range=colour.sws_range(self.color_range),
