@@ -179,9 +179,9 @@ def _affine(a: np.ndarray, b: np.ndarray, planes: list[np.ndarray], col: int, to
 def yuv444_to_rgb16(
     y: np.ndarray, u: np.ndarray, v: np.ndarray, *, bits: int, matrix: str, color_range: str, shift: int = 0
 ) -> np.ndarray:
-    """Full-resolution Y, Cb, Cr planes (``bits``-bit codes stored ``shift`` bits left) -> (H, W, 3) uint16 RGB.
+    """Full-size Y, Cb, Cr planes (``bits``-bit codes stored ``shift`` bits left) -> (H, W, 3) uint16 RGB.
 
-    Works plane by plane in float32 (about 50 ms for a 1080p frame on one core). Out-of-range values clip.
+    Works plane by plane in float32 (about 50-90 ms for a 1080p frame on one core). Out-of-range values clip.
     """
     a, b = _yuv_to_rgb_affine(bits, matrix, color_range)
     a = a * np.float32(65535.0 / 2**shift)
