@@ -508,3 +508,89 @@ def test_sample_videos(shared_data: Path, name: str) -> None:
     assert chunk.index == 0 and chunk.pts[0] < chunk.pts[1]
     if info.width * info.height <= 640 * 360:  # the small ones are decoded completely
         assert sum(len(c.frames) for c in VideoReader(path).iter_chunks(64)) == SAMPLE_FRAMES[name]
+
+
+# ----------------------------------------------------------------------------------------- details
+
+
+def test_copied_audio_is_interleaved_with_the_video(tmp_path: Path) -> None:
+    """Packets go out as the video advances, not all at the end (players and -max_interleave_delta issues)."""
+    src = make_video(tmp_path / "in.mkv", moving_pattern(12, H, W), audio="pcm_s16le")
+    rewrite(src, tmp_path / "out.mkv", codec="ffv1")
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        kinds = [p.stream.type for p in container.demux() if p.size]
+    last_video = len(kinds) - 1 - kinds[::-1].index("video")
+    assert kinds.index("audio") < last_video and kinds.count("audio") > 1
+
+
+def test_attachments_are_copied_between_matroska_files(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "plain.mkv", moving_pattern(3, H, W))
+    with av.open(str(src)) as inp, av.open(str(tmp_path / "in.mkv"), "w") as out:
+        stream = out.add_stream_from_template(inp.streams.video[0])
+        out.add_attachment("font.ttf", "font/ttf", b"not really a font")
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = stream
+                out.mux(packet)
+    rewrite(tmp_path / "in.mkv", tmp_path / "out.mkv", codec="ffv1")
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        attachments = [s for s in container.streams if s.type == "attachment"]
+        assert [(s.metadata.get("filename"), s.data) for s in attachments] == [
+            ("font.ttf", b"not really a font")
+        ]
+
+
+def test_converted_audio_stays_in_sync(tmp_path: Path) -> None:
+    src = make_video(tmp_path / "in.mkv", moving_pattern(T, H, W), audio="aac", audio_seconds=float(T) / 25)
+    rewrite(src, tmp_path / "out.webm", codec="libvpx-vp9", pix_fmt="yuv420p")
+    audio = stream_times(tmp_path / "out.webm", "audio")
+    assert abs(audio[0]) < Fraction(1, 25) and abs(audio[-1] - Fraction(T, 25)) < Fraction(2, 25)
+
+
+@pytest.mark.parametrize(
+    ("codec", "source_fmt", "expected", "noted"),
+    [
+        ("libx264", "yuv420p", "yuv420p", False),
+        ("libx264", "yuv422p10le", "yuv422p10le", False),
+        ("libx264", "yuv420p12le", "yuv420p10le", True),
+        ("libx265", "yuv420p12le", "yuv420p12le", False),
+        ("libvpx-vp9", "yuv420p10le", "yuv420p", True),
+        ("ffv1", "gbrp10le", "gbrp10le", False),
+        ("libx264rgb", "bgr0", "rgb24", False),
+    ],
+)
+def test_output_pixel_format_keeps_depth_and_subsampling_where_possible(
+    tmp_path: Path, codec: str, source_fmt: str, expected: str, noted: bool
+) -> None:
+    from vsrcli.io.video import choose_pix_fmt
+
+    ten = source_fmt.endswith(("10le", "12le"))
+    frames = moving_pattern(1, H, W, dtype=np.uint16 if ten else np.uint8)
+    info = probe(make_video(tmp_path / "in.mkv", frames, pix_fmt=source_fmt))
+    chosen, notes = choose_pix_fmt(codec, info, W, H)
+    assert chosen == expected and bool(notes) == noted
+
+
+def test_writer_without_source_or_pts(tmp_path: Path) -> None:
+    frames = moving_pattern(5, H, W)
+    with VideoWriter(tmp_path / "o.mp4", source=None, width=W, height=H, fps=Fraction(24000, 1001)) as writer:
+        writer.write(frames[:2])
+        writer.write(frames[2:])
+    out = probe(tmp_path / "o.mp4")
+    assert out.fps == Fraction(24000, 1001) and out.num_frames == 5
+    assert (out.color_space, out.color_range, out.color_primaries, out.color_trc) == (
+        "bt709",
+        "tv",
+        "bt709",
+        "bt709",
+    )
+
+
+def test_importing_the_module_does_not_import_av() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, vsrcli.io.video; print('av' in sys.modules)"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert result.stdout.strip() == "False"
