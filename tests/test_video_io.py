@@ -304,12 +304,13 @@ def test_trim_shifts_video_and_audio_together(tmp_path: Path) -> None:
     assert len(audio) < len(stream_times(src, "audio"))
 
 
-def test_rotation_and_colour_tags_are_preserved(tmp_path: Path) -> None:
+def test_rotation_aspect_and_colour_tags_are_preserved(tmp_path: Path) -> None:
     src = make_video(
         tmp_path / "in.mp4",
         moving_pattern(T, H, W),
         codec="libx264",
         rotation=90,
+        sample_aspect_ratio=Fraction(4, 3),
         matrix="smpte170m",
         primaries="bt470bg",
         trc="gamma28",
@@ -323,7 +324,9 @@ def test_rotation_and_colour_tags_are_preserved(tmp_path: Path) -> None:
     )
     rewrite(src, tmp_path / "out.mp4")
     out = probe(tmp_path / "out.mp4")
-    for name in ("rotation", "color_space", "color_primaries", "color_trc", "color_range", "width", "height"):
+    assert info.sample_aspect_ratio == Fraction(4, 3)
+    names = ("rotation", "sample_aspect_ratio", "color_space", "color_primaries", "color_trc", "color_range")
+    for name in names:
         assert getattr(out, name) == getattr(info, name), name
 
 

@@ -158,6 +158,7 @@ def make_video(
     primaries: str | None = None,
     trc: str | None = None,
     rotation: int = 0,
+    sample_aspect_ratio: Fraction | None = None,
     audio: str | None = None,
     audio_seconds: float | None = None,
     subtitles: bool = False,
@@ -170,7 +171,8 @@ def make_video(
       given ``matrix`` (``bt709``/``smpte170m``/``bt470bg``) and range; they are tagged unless
       ``tag_colour`` is False (then the file says ``unknown``).
     - ``pts`` in ``time_base`` (default 1/fps): pass uneven steps for variable frame rate.
-    - ``rotation``: counter-clockwise degrees stored as a display matrix.
+    - ``rotation``: counter-clockwise degrees stored as a display matrix; ``sample_aspect_ratio``: anamorphic
+      pixels (e.g. ``Fraction(4, 3)``).
     - ``audio``: ``"aac"``, ``"flac"``, ``"pcm_s16le"``, ``"libopus"``... a 440 Hz stereo tone as long as the
       video (or ``audio_seconds``). ``subtitles``: one SubRip cue per frame (MKV only).
     - ``container_options``: muxer options, e.g. ``{"movflags": "+faststart"}``.
@@ -203,6 +205,8 @@ def make_video(
             stream.codec_context.color_trc = _TRC_CODE[trc or ("smpte170m" if matrix != "bt709" else "bt709")]
         if rotation:
             stream.set_display_rotation(rotation)
+        if sample_aspect_ratio is not None:
+            stream.codec_context.sample_aspect_ratio = sample_aspect_ratio
         audio_stream = None
         if audio is not None:
             audio_stream = out.add_stream(audio, rate=48000 if audio == "libopus" else 44100, layout="stereo")
