@@ -597,3 +597,26 @@ def test_importing_the_module_does_not_import_av() -> None:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_resume_by_seeking_to_a_known_pts_gives_the_same_frames(tmp_path: Path, suffix: str) -> None:
+    pts = [0, 40, 100, 120, 200, 210, 300, 333, 400, 480, 500, 560]
+    src = make_video(
+        tmp_path / f"in{suffix}",
+        moving_pattern(len(pts), H, W),
+        codec="libx264",
+        pts=pts,
+        time_base=Fraction(1, 1000),
+        options={"crf": "0", "g": "4"},
+    )
+    full, full_pts = read_video(src)
+    for start in (3, 5, 9):
+        with VideoReader(src, start=start, start_pts=full_pts[start]) as reader:
+            chunks = list(reader.iter_chunks(4))
+        assert chunks[0].index == start
+        assert [p for c in chunks for p in c.pts] == full_pts[start:]
+        np.testing.assert_array_equal(np.concatenate([c.frames for c in chunks]), full[start:])
+    with pytest.raises(ValueError, match="no frame has pts"):
+        with VideoReader(src, start=2, start_pts=full_pts[2] + 1) as reader:
+            next(reader.iter_chunks(4))

@@ -452,19 +452,25 @@ class VideoReader:
 
     Use as a context manager; :meth:`iter_chunks` yields :class:`FrameChunk`. Memory is one chunk plus the
     decoder's own buffers, whatever the video's length. Frames before ``start`` are decoded and dropped
-    (exact for variable frame rate; no seeking). ``pts`` are the source's, in ``info.time_base``, and strictly
+    (exact for variable frame rate, but slow for a large ``start``). To resume fast, also pass ``start_pts``,
+    the source pts of frame ``start`` (known from an earlier run's chunks): the reader then seeks to the
+    keyframe before it and drops frames with earlier pts, still exactly; if no frame has that pts it raises
+    ValueError. ``pts`` are the source's, in ``info.time_base``, and strictly
     increasing (a broken or missing timestamp is replaced by the previous one plus one frame duration).
     Corrupt data met while decoding raises InputError; so does a file that ends before the frame count its
     container promises (``info.num_frames_exact``), or one that yields no frame at all.
     """
 
-    def __init__(self, path: str | Path, start: int = 0, end: int | None = None) -> None:
+    def __init__(
+        self, path: str | Path, start: int = 0, end: int | None = None, *, start_pts: int | None = None
+    ) -> None:
         if start < 0 or (end is not None and end <= start):
             raise ValueError(f"bad frame range [{start}, {end})")
         self.path = Path(path)
         self.info = probe(self.path)
         self.start = start
         self.end = end
+        self.start_pts = start_pts if start > 0 else None
         self.frames_read = 0  # frames yielded so far
         self._container: av.container.InputContainer | None = None
 
@@ -491,6 +497,9 @@ class VideoReader:
         step = max(1, round(1 / (self.info.fps * self.info.time_base))) if self.info.fps else 1
         last: int | None = None
         index = 0
+        seeking = self.start_pts is not None
+        if seeking:
+            self._container.seek(self.start_pts, stream=stream, backward=True, any_frame=False)
         decoded = self._container.decode(stream)
         while True:
             try:
@@ -502,6 +511,12 @@ class VideoReader:
                     f"{self.path}: corrupt or truncated video at frame {index} ({_reason(exc)})"
                 ) from exc
             pts = frame.pts
+            if seeking:
+                if pts is None or pts < self.start_pts:
+                    continue
+                if pts != self.start_pts:
+                    raise ValueError(f"no frame has pts {self.start_pts} (next is {pts})")
+                seeking, index = False, self.start
             if pts is None or (last is not None and pts <= last):
                 pts = (last + step) if last is not None else 0
             last = pts
@@ -509,7 +524,7 @@ class VideoReader:
             index += 1
         if index == 0:
             raise InputError(f"{self.path}: no decodable video frames")
-        if self.end is None:
+        if self.end is None and self.start_pts is None:
             self._check_complete(index, last, step)
 
     def _check_complete(self, decoded: int, last_pts: int | None, step: int) -> None:
@@ -663,6 +678,9 @@ class VideoWriter:
     clean exit flushes the encoder, copies the rest of ``copy_streams_from``'s audio/subtitle/attachment
     streams and writes the trailer; an exit by exception only closes the file (which is then incomplete).
 
+    ``options`` go to the encoder (e.g. ``{"tune": "film"}``), ``container_options`` to the muxer (e.g.
+    ``{"movflags": "+faststart"}``).
+
     ``write(frames, pts)`` takes (T, H, W, 3) uint8 or uint16 RGB and the frames' source timestamps in
     ``time_base`` (``None``: evenly spaced at ``fps``). Timestamps must increase. The output keeps them
     (containers may pick their own time base, e.g. MP4, so they are equal as times, not always as integers).
@@ -694,6 +712,7 @@ class VideoWriter:
         color_range: str | None = None,
         format: str | None = None,
         options: dict[str, str] | None = None,
+        container_options: dict[str, str] | None = None,
     ) -> None:
         av = _av()
         self.path = Path(path)
@@ -750,7 +769,9 @@ class VideoWriter:
         if self.path.is_dir():
             raise OutputError(f"{self.path}: is a folder")
         try:
-            self._container = av.open(str(self.path), mode="w", format=format)
+            self._container = av.open(
+                str(self.path), mode="w", format=format, options=container_options or {}
+            )
         except ValueError as exc:
             raise OutputError(
                 f"{self.path}: unknown container format for suffix {self.path.suffix!r}",
