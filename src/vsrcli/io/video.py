@@ -421,28 +421,26 @@ class _FrameConverter:
                 src_color_range=colour.sws_range(info.color_range),
                 **resize,
             ).to_ndarray()
-        # yuv444p16le holds the n-bit codes shifted left (chroma upsampled by swscale, no colour change).
-        full = self._reformat(frame, format="yuv444p16le", **resize)
-        y, u, v = (_plane(p, np.dtype("<u2"), w) for p in full.planes[:3])
+        # 4:4:4 at the source's own depth: swscale only upsamples chroma (no colour or depth change; going
+        # to 16 bits instead would scale full-range codes by bit replication, not by a plain shift).
         bits = min(info.bit_depth, 16)
-        return colour.yuv444_to_rgb16(
-            y, u, v, bits=bits, matrix=info.matrix, color_range=info.color_range, shift=16 - bits
-        )
+        full = self._reformat(frame, format=f"yuv444p{bits}le", **resize)
+        y, u, v = (_plane(p, np.dtype("<u2"), w) for p in full.planes[:3])
+        return colour.yuv444_to_rgb16(y, u, v, bits=bits, matrix=info.matrix, color_range=info.color_range)
 
     def _gray(self, frame: Any, resize: dict[str, int]) -> np.ndarray:
+        """Grey (with or without alpha) at its own depth, expanded by its range, replicated to RGB."""
         info = self.info
-        # swscale treats grey as full range and scales it to 16 bits by value * 65535 / (2^n - 1).
-        luma = self._reformat(
-            frame, format="gray16le" if info.bit_depth > 8 else "gray", **resize
-        ).to_ndarray()
-        if info.color_range == "pc":
-            if info.bit_depth <= 8:
-                return np.repeat(luma[..., None], 3, axis=2)
-            return np.repeat(luma[..., None], 3, axis=2).astype(np.uint16)
         bits = min(info.bit_depth, 16)
-        codes = luma.astype(np.float32) * ((2**bits - 1) / (255.0 if info.bit_depth <= 8 else 65535.0))
-        rgb16 = colour.yuv_to_rgb16(codes, None, None, bits=bits, matrix=info.matrix, color_range="tv")
-        if info.bit_depth <= 8:
+        native = "gray" if bits <= 8 else f"gray{bits}le"
+        plane = self._reformat(frame, format=native, **resize).planes[0]
+        codes = _plane(plane, np.dtype(np.uint8) if bits <= 8 else np.dtype("<u2"), self.width)
+        if info.color_range == "pc" and bits <= 8:
+            return np.repeat(codes[..., None], 3, axis=2)
+        rgb16 = colour.yuv_to_rgb16(
+            codes, None, None, bits=bits, matrix=info.matrix, color_range=info.color_range
+        )
+        if bits <= 8:
             return ((rgb16.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         return rgb16
 
