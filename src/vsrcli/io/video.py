@@ -849,6 +849,10 @@ class VideoWriter:
         streams: dict[int, _CopiedStream] = {}
         meta = {k: v for k, v in src.metadata.items() if k.lower() not in _MUXER_KEYS}
         out.metadata.update(meta)
+        try:
+            main_index = _pick_video_stream(src, src_path).index
+        except InputError:
+            main_index = -1
         for s in src.streams:
             name = s.codec_context.name if s.codec_context else "?"
             label = f"{s.type} stream #{s.index} ({name})"
@@ -885,6 +889,8 @@ class VideoWriter:
                     self.warnings.append(f"{label} ({s.metadata.get('filename', '')}) dropped: not .mkv")
             elif s.type == "video" and s.disposition & av.stream.Disposition.attached_pic:
                 self.warnings.append(f"cover art {label} dropped")
+            elif s.type == "video" and s.index != main_index:
+                self.warnings.append(f"extra {label} dropped (only the first video stream is processed)")
             elif s.type == "data":
                 self.warnings.append(f"{label} dropped (data streams are not copied)")
         if not streams:
