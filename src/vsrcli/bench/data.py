@@ -22,10 +22,9 @@ import numpy as np
 from vsrcli.degrade import Degradation
 from vsrcli.errors import InputError, UsageError
 from vsrcli.io.frames import IMAGE_SUFFIXES, list_frames, natural_key, read_folder
+from vsrcli.io.video import VIDEO_SUFFIXES
 
 __all__ = ["Clip", "ClipSource", "Dataset", "discover", "read_video_frames"]
-
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".y4m", ".ts", ".mpg", ".mpeg")
 
 
 @dataclass(frozen=True)
@@ -69,25 +68,14 @@ def _subdirs(folder: Path) -> list[Path]:
 
 
 def read_video_frames(path: Path, max_frames: int | None = None) -> np.ndarray:
-    """Decode a (short) video to uint8 RGB ``(T, H, W, 3)``; for benchmark clips, not for long videos."""
-    import av
+    """Decode a (short) video to uint8 RGB ``(T, H, W, 3)`` with vsrcli's colour handling; deeper sources are
+    scaled to 8 bits (benchmarks score uint8 frames)."""
+    from vsrcli.io.video import read_video
 
-    frames: list[np.ndarray] = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise InputError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format="rgb24"))
-                if max_frames is not None and len(frames) >= max_frames:
-                    break
-    except av.FFmpegError as exc:
-        raise InputError(f"{path}: cannot decode video ({exc})") from exc
-    if not frames:
-        raise InputError(f"{path}: no frames decoded")
-    return np.stack(frames)
+    frames, _ = read_video(path, 0, max_frames)
+    if frames.dtype == np.uint16:
+        frames = ((frames.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return frames
 
 
 def _degraded(name: str, read_gt: Callable[[], np.ndarray], degradation: Degradation) -> Callable[[], Clip]:
