@@ -356,3 +356,28 @@ def test_bicubic_baseline_on_vid4_calendar_is_20_39_db(shared_data):
     out, _ = run_model(baseline_for(4).module, clip.lq, device=CPU)
     y_psnr = np.mean([psnr(o, g, y_channel=True) for o, g in zip(out, clip.gt, strict=True)])
     assert y_psnr == pytest.approx(20.3945, abs=1e-3)
+
+
+# ---- the real networks (once vsrcli.models is merged)
+
+
+def test_random_weight_basicvsrpp_runs_through_the_quality_and_speed_runners(clips_dir):
+    pytest.importorskip("vsrcli.models.arch")
+    from vsrcli.bench.models import random_model
+
+    net = random_model("basicvsrpp", {"mid_channels": 8, "num_blocks": 1})
+    assert net.module.scale == 4 and net.name == "basicvsrpp(mid_channels=8,num_blocks=1)"
+    # 32x48 GT -> 8x12 LR: below BasicVSR++'s 64-pixel minimum, so the runner must pad and crop
+    ds = bench_data.discover(clips_dir / "b_clip", parse_degradation("bi"), max_frames=2)
+    result = run_quality(ds, [net], device=CPU, baseline="none", warmup=0)
+    assert result.models[0].frames == 2 and math.isfinite(result.models[0].mean("psnr_y"))
+    speed = run_speed([net], frames=2, height=64, width=64, device=CPU, warmup=0, repeats=1)
+    assert speed.models[0].seconds_per_frame > 0
+
+
+def test_cli_speed_only_with_the_real_architecture(capsys):
+    pytest.importorskip("vsrcli.models.arch")
+    args = ["benchmark", "--speed-only", "--arch", "basicvsrpp", "--arch-args", "mid_channels=8,num_blocks=1"]
+    assert run([*args, "--size", "64x64", "--frames", "2", "--repeats", "1", "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["models"][0]["description"].startswith("random weights (seed 0); BasicVSRPlusPlusNet")
