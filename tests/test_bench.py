@@ -361,7 +361,7 @@ def test_bicubic_baseline_on_vid4_calendar_is_20_39_db(shared_data):
 # ---- the real networks (once vsrcli.models is merged)
 
 
-def test_random_weight_basicvsrpp_runs_through_the_quality_and_speed_runners(clips_dir):
+def test_random_weight_basicvsrpp_runs_through_the_quality_runner(clips_dir):
     pytest.importorskip("vsrcli.models.arch")
     from vsrcli.bench.models import random_model
 
@@ -371,8 +371,6 @@ def test_random_weight_basicvsrpp_runs_through_the_quality_and_speed_runners(cli
     ds = bench_data.discover(clips_dir / "b_clip", parse_degradation("bi"), max_frames=2)
     result = run_quality(ds, [net], device=CPU, baseline="none", warmup=0)
     assert result.models[0].frames == 2 and math.isfinite(result.models[0].mean("psnr_y"))
-    speed = run_speed([net], frames=2, height=64, width=64, device=CPU, warmup=0, repeats=1)
-    assert speed.models[0].seconds_per_frame > 0
 
 
 def test_cli_speed_only_with_the_real_architecture(capsys):
