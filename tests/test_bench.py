@@ -311,7 +311,7 @@ def test_cli_json_to_stdout_is_pure_json(clips_dir, capsys):
     assert doc["max_frames"] == 2 and doc["models"][0]["frames"] == 2
 
 
-def test_cli_speed_only_with_a_random_weight_architecture(monkeypatch, capsys):
+def test_cli_speed_only_with_a_random_weight_architecture(monkeypatch, capsys, clips_dir):
     fake = types.ModuleType("vsrcli.models.arch")
     fake.build_network = lambda arch, **kw: NearestUp(**kw)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "vsrcli.models.arch", fake)
@@ -324,6 +324,9 @@ def test_cli_speed_only_with_a_random_weight_architecture(monkeypatch, capsys):
         and doc["models"][0]["model"] == "fake(scale=4)"
     )
     assert len(doc["models"][0]["runs"]) == 2
+    # with DATA, real frames (tiled/cropped to --size) replace the random ones
+    assert run([*args, str(clips_dir / "a_clip"), "--frames", "2", "--repeats", "1", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["input"]["source"] == "real"
 
 
 @pytest.mark.parametrize(
