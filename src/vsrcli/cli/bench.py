@@ -133,8 +133,8 @@ def benchmark(
         str | None,
         typer.Option(
             help="How GT becomes model input: bi | bd[:SIGMA] | bd-duf[:SIGMA] | noise:SIGMA | "
-            "blur:gauss:SIGMA | blur:motion[:SIZE] | blur:temporal[:N] | h264:CRF | hevc:CRF | none "
-            "[default: bi]."
+            "blur:gauss:SIGMA | blur:motion[:SIZE] | blur:temporal[:N] | h264:CRF | hevc:CRF | none; "
+            "default bi."
         ),
     ] = None,
     lq: Annotated[
