@@ -382,3 +382,18 @@ def test_cli_speed_only_with_the_real_architecture(capsys):
     assert run([*args, "--size", "64x64", "--frames", "2", "--repeats", "1", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["models"][0]["description"].startswith("random weights (seed 0); BasicVSRPlusPlusNet")
+
+
+def test_model_path_loads_through_the_model_api(clips_dir, tmp_path):
+    pytest.importorskip("vsrcli.models.api")
+    from vsrcli.models.arch import build_network
+
+    torch.manual_seed(0)
+    net = build_network("basicvsrpp", mid_channels=8, num_blocks=1)
+    torch.save(net.state_dict(), tmp_path / "tiny.pth")
+    model = load_named_model(str(tmp_path / "tiny.pth"))
+    assert model.module.scale == 4
+    ds = bench_data.discover(clips_dir / "b_clip", parse_degradation("bi"), max_frames=2)
+    result = run_quality(ds, [model], device=CPU, baseline="none", warmup=0)
+    assert result.models[0].model == str(tmp_path / "tiny.pth")
+    assert math.isfinite(result.models[0].mean("psnr_rgb"))
