@@ -1,0 +1,184 @@
+"""Reading every official checkpoint layout safely, and loading strictly with errors that name the keys."""
+
+from __future__ import annotations
+
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from helpers_checkpoints import (
+    layout,
+    module_from_layout,
+    official_table,
+    random_state,
+    save_basicsr,
+    save_mmedit,
+    save_realbasicvsr,
+    to_basicsr_key,
+)
+from vsrcli.errors import CheckpointError, IncompatibleWeightsError, UnsafeCheckpointError
+from vsrcli.models.checkpoint import load_into, map_basicsr_key, read_checkpoint, write_checkpoint
+
+PP_TINY = {"mid_channels": 8, "num_blocks": 1, "is_low_res_input": True}
+ICON_TINY = {"mid_channels": 64, "num_blocks": 1, "padding": 2}
+
+
+def assert_same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
+    assert list(sorted(got)) == list(sorted(want))
+    for key, value in want.items():
+        assert torch.equal(got[key], value), key
+
+
+@pytest.fixture
+def pp_state() -> dict[str, torch.Tensor]:
+    return random_state(layout("basicvsrpp", **PP_TINY), seed=1)
+
+
+@pytest.mark.parametrize("legacy", [True, False], ids=["legacy-format", "zip-format"])
+def test_mmediting_release_file(tmp_path, pp_state, legacy):
+    path = save_mmedit(pp_state, tmp_path / "basicvsr_plusplus_c8n1-00000000.pth", legacy=legacy)
+    state = read_checkpoint(path)
+    assert_same(state, pp_state)  # generator. stripped, step_counter and meta dropped
+
+
+def test_legacy_meta_with_numpy_scalars_is_allowed(tmp_path, pp_state):
+    meta = {"iter": np.int64(300000), "best_psnr": np.float64(31.42), "lr": np.float32(1e-4), "note": "ok"}
+    path = save_mmedit(pp_state, tmp_path / "numpy_meta.pth", legacy=True, meta=meta)
+    assert_same(read_checkpoint(path), pp_state)
+
+
+def test_realbasicvsr_file_uses_generator_ema(tmp_path):
+    shapes = layout("realbasicvsr", mid_channels=8, num_propagation_blocks=1, num_cleaning_blocks=1)
+    ema, plain = random_state(shapes, seed=2), random_state(shapes, seed=3)
+    state = read_checkpoint(save_realbasicvsr(ema, plain, tmp_path / "realbasicvsr.pth"))
+    assert_same(state, ema)
+    assert not any(k.startswith(("discriminator", "perceptual", "step")) for k in state)
+
+
+def test_basicsr_key_mapping_spot_checks():
+    cases = {
+        "spynet.basic_module.0.basic_module.0.weight": "spynet.basic_module.0.basic_module.0.conv.weight",
+        "spynet.basic_module.5.basic_module.8.bias": "spynet.basic_module.5.basic_module.4.conv.bias",
+        "backward_trunk.main.2.29.conv1.weight": "backward_resblocks.main.2.29.conv1.weight",
+        "forward_trunk.main.0.bias": "forward_resblocks.main.0.bias",
+        "upconv1.weight": "upsample1.upsample_conv.weight",
+        "upconv2.bias": "upsample2.upsample_conv.bias",
+        "fusion.weight": "fusion.weight",
+        "edvr.conv_l2_1.weight": "edvr.feat_l2_conv1.conv.weight",
+        "edvr.conv_l3_2.bias": "edvr.feat_l3_conv2.conv.bias",
+        "edvr.pcd_align.offset_conv1.l3.weight": "edvr.pcd_alignment.offset_conv1.l3.conv.weight",
+        "edvr.pcd_align.feat_conv.l1.bias": "edvr.pcd_alignment.feat_conv.l1.conv.bias",
+        "edvr.pcd_align.dcn_pack.l2.conv_offset.weight": "edvr.pcd_alignment.dcn_pack.l2.conv_offset.weight",
+        "edvr.pcd_align.cas_dcnpack.weight": "edvr.pcd_alignment.cas_dcnpack.weight",
+        "edvr.pcd_align.cas_offset_conv2.weight": "edvr.pcd_alignment.cas_offset_conv2.conv.weight",
+        "edvr.fusion.feat_fusion.weight": "edvr.fusion.feat_fusion.conv.weight",
+        "edvr.fusion.spatial_attn_add1.bias": "edvr.fusion.spatial_attn_add1.conv.bias",
+        "edvr.fusion.spatial_attn5.weight": "edvr.fusion.spatial_attn5.weight",
+        "edvr.fusion.temporal_attn1.weight": "edvr.fusion.temporal_attn1.weight",
+        "edvr.fusion.spatial_attn_add2.weight": "edvr.fusion.spatial_attn_add2.weight",
+    }
+    for basicsr, ours in cases.items():
+        assert map_basicsr_key(basicsr) == ours, basicsr
+
+
+def test_basicsr_mapping_round_trips_every_official_key(official_keys_dir):
+    for table in sorted(official_keys_dir.glob("*.json")):
+        for key in official_table(table):
+            assert map_basicsr_key(key) == key  # MMEditing names are left alone
+            assert map_basicsr_key(to_basicsr_key(key)) == key, (table.name, key)
+
+
+def test_basicsr_file_prefers_params_ema(tmp_path):
+    shapes = layout("iconvsr", **ICON_TINY)
+    plain, ema = random_state(shapes, seed=4), random_state(shapes, seed=5)
+    assert_same(read_checkpoint(save_basicsr(plain, tmp_path / "params.pth")), plain)
+    assert_same(read_checkpoint(save_basicsr(plain, tmp_path / "both.pth", ema=ema)), ema)
+
+
+def test_bare_state_dict_with_and_without_module_prefix(tmp_path, pp_state):
+    torch.save(pp_state, tmp_path / "bare.pth")
+    torch.save({f"module.{k}": v for k, v in pp_state.items()}, tmp_path / "ddp.pth")
+    assert_same(read_checkpoint(tmp_path / "bare.pth"), pp_state)
+    assert_same(read_checkpoint(tmp_path / "ddp.pth"), pp_state)
+
+
+def test_safetensors_round_trip(tmp_path, pp_state):
+    path = write_checkpoint(pp_state, tmp_path / "model.safetensors")
+    assert_same(read_checkpoint(path), pp_state)
+    pth = write_checkpoint(pp_state, tmp_path / "model.pth")
+    assert_same(read_checkpoint(pth), pp_state)
+
+
+class _Payload:
+    """Unpickling this runs a shell command that creates a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("kind", ["zip", "legacy", "raw-pickle"])
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path, pp_state, kind):
+    marker = tmp_path / "PWNED"
+    evil = {"meta": _Payload(str(marker)), "state_dict": {f"generator.{k}": v for k, v in pp_state.items()}}
+    path = tmp_path / "evil.pth"
+    if kind == "raw-pickle":
+        path.write_bytes(pickle.dumps(evil, protocol=2))
+    else:
+        torch.save(evil, path, _use_new_zipfile_serialization=(kind == "zip"))
+    with pytest.raises(UnsafeCheckpointError, match=r"refused to load .*system") as info:
+        read_checkpoint(path)
+    assert "nothing was executed" in str(info.value)
+    assert not marker.exists()
+
+
+def test_unreadable_files_give_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        read_checkpoint(tmp_path / "missing.pth")
+    (tmp_path / "junk.pth").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(CheckpointError, match="cannot read"):
+        read_checkpoint(tmp_path / "junk.pth")
+    (tmp_path / "empty.safetensors").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="not a valid .safetensors"):
+        read_checkpoint(tmp_path / "empty.safetensors")
+    torch.save({"optimizer": {"lr": 0.1}}, tmp_path / "no_weights.pth")
+    with pytest.raises(CheckpointError, match="no network weights"):
+        read_checkpoint(tmp_path / "no_weights.pth")
+
+
+def test_load_into_is_strict_and_names_the_keys(pp_state):
+    net = module_from_layout(layout("basicvsrpp", **PP_TINY))
+    load_into(net, pp_state)
+    assert torch.equal(net.state_dict()["conv_last.weight"], pp_state["conv_last.weight"])
+
+    broken = dict(pp_state)
+    del broken["reconstruction.main.0.weight"]
+    broken["extra.head.weight"] = torch.zeros(1)
+    broken["conv_hr.weight"] = torch.zeros(64, 64, 1, 1)
+    with pytest.raises(IncompatibleWeightsError) as info:
+        load_into(net, broken, label="BasicVSR++ c8n1 x4")
+    message = str(info.value)
+    assert "BasicVSR++ c8n1 x4" in message
+    assert "1 missing (reconstruction.main.0.weight)" in message
+    assert "1 unexpected (extra.head.weight)" in message
+    assert "conv_hr.weight (64, 64, 1, 1) vs (64, 64, 3, 3)" in message
+
+
+def test_load_into_lists_only_the_first_few_keys():
+    net = module_from_layout(layout("basicvsr", mid_channels=8, num_blocks=2))
+    with pytest.raises(IncompatibleWeightsError, match=r"missing \(.*, … \(\d+ more\)\)"):
+        load_into(net, {"conv_last.weight": torch.zeros(3, 64, 3, 3)})
+
+
+def test_spynet_constants_are_regenerated_when_absent(pp_state):
+    net = module_from_layout(layout("basicvsrpp", **PP_TINY))
+    own_mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    net.spynet.mean.copy_(own_mean)
+    without = {k: v for k, v in pp_state.items() if not k.endswith(("spynet.mean", "spynet.std"))}
+    load_into(net, without)
+    assert torch.equal(net.spynet.mean, own_mean)
