@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from vsrcli.errors import ModelNotFoundError
+from vsrcli.errors import ModelNotFoundError, UsageError
 
 Task = Literal["sr-x4", "sr-x4-real", "deblur", "denoise", "decompress"]
 TASKS: tuple[str, ...] = get_args(Task)
@@ -498,7 +498,7 @@ def names() -> list[str]:
 def list_entries(task: str | None = None) -> list[ModelEntry]:
     """Registered entries, optionally only those of one task."""
     if task is not None and task not in TASKS:
-        raise ModelNotFoundError(f"unknown task {task!r}", hint=f"tasks: {', '.join(TASKS)}")
+        raise UsageError(f"unknown task {task!r}", hint=f"tasks: {', '.join(TASKS)}")
     return [e for e in _REGISTRY.values() if task is None or e.task == task]
 
 
