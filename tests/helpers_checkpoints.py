@@ -7,7 +7,11 @@ network. The ``save_*`` helpers write those tensors the way each upstream projec
 
 from __future__ import annotations
 
+import contextlib
+import http.server
 import json
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +244,52 @@ def module_from_layout(shapes: dict[str, Shape]) -> torch.nn.Module:
         else:
             node.register_parameter(leaf, torch.nn.Parameter(torch.zeros(shape)))
     return root
+
+
+# --- a local HTTP server for download tests (nothing ever touches the real network) -------------------------
+
+PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes: more than one download chunk
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """/good.pth: PAYLOAD; /corrupt.pth: same length, other bytes; /error.pth: HTTP 500;
+    /short.pth: announces PAYLOAD's length, sends a tenth of it and closes; anything else: 404."""
+
+    def log_message(self, *args: object) -> None:  # keep test output quiet
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/good.pth"):
+            self._send(PAYLOAD)
+        elif self.path.endswith("/corrupt.pth"):
+            self._send(PAYLOAD[:-4] + b"TAIL")
+        elif self.path.endswith("/error.pth"):
+            self.send_error(500, "Internal Server Error")
+        elif self.path.endswith("/short.pth"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(PAYLOAD)))
+            self.end_headers()
+            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 10])
+            self.wfile.flush()
+            self.close_connection = True
+        else:
+            self.send_error(404, "Not Found")
+
+    def _send(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@contextlib.contextmanager
+def local_http_server() -> Iterator[str]:
+    """Serve the routes of ``_Handler`` on 127.0.0.1 in a thread; yields the base URL."""
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -4,58 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import http.server
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from helpers_checkpoints import PAYLOAD, local_http_server
 from vsrcli.errors import DownloadError, WeightsNotFoundError
 from vsrcli.models import hub, zoo
 
-PAYLOAD = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes: more than one chunk
 PREFIX = hashlib.sha256(PAYLOAD).hexdigest()[:8]
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args: object) -> None:  # keep test output quiet
-        pass
-
-    def do_GET(self) -> None:
-        if self.path == "/good.pth":
-            self._send(PAYLOAD)
-        elif self.path == "/corrupt.pth":
-            self._send(PAYLOAD[:-4] + b"TAIL")
-        elif self.path == "/error.pth":
-            self.send_error(500, "Internal Server Error")
-        elif self.path == "/short.pth":  # announces the full length, sends a tenth, then closes
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(PAYLOAD)))
-            self.end_headers()
-            self.wfile.write(PAYLOAD[: len(PAYLOAD) // 10])
-            self.wfile.flush()
-            self.close_connection = True
-        else:
-            self.send_error(404, "Not Found")
-
-    def _send(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with local_http_server() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)
