@@ -101,6 +101,12 @@ def list_models(
     _list(task, as_json)
 
 
+def _metric(name: str, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if name in ("psnr", "ssim") else f"{value:g}"
+
+
 @models_app.command("info")
 def info(
     name: str = typer.Argument(..., help="Model name, see `vsrcli models`."),
@@ -126,10 +132,9 @@ def info(
         ("degradation", entry.degradation),
         ("training data", entry.training_data),
         ("source", entry.source),
-        ("url", entry.url or "(shipped with vsrcli)"),
         ("file", entry.filename),
         ("sha256 prefix", entry.sha256_prefix or "-"),
-        ("weights", f"{path} ({'present' if path.is_file() else 'not downloaded'})"),
+        ("downloaded", ("yes" if entry.official else "shipped") if path.is_file() else "no"),
     ]
     if entry.default_for:
         rows.append(("default for", ", ".join(entry.default_for)))
@@ -138,16 +143,17 @@ def info(
     for key, value in rows:
         card.add_row(key, value)
     console.print(card)
+    # long paths and URLs on lines of their own, never wrapped, so they can be copied
+    console.print(f"url            {entry.url or '(shipped with vsrcli)'}", soft_wrap=True)
+    console.print(f"weights        {path}", soft_wrap=True)
     if entry.metrics:
         metrics = Table(title="published results", title_justify="left")
         metrics.add_column("dataset (degradation, channel)")
-        names = sorted(
-            {m for values in entry.metrics.values() for m in values}, key=["psnr", "ssim"].count, reverse=True
-        )
+        names = list(dict.fromkeys(m for values in entry.metrics.values() for m in values))
         for metric in names:
             metrics.add_column(metric.upper(), justify="right")
         for dataset, values in entry.metrics.items():
-            metrics.add_row(dataset, *(f"{values[m]:g}" if m in values else "-" for m in names))
+            metrics.add_row(dataset, *(_metric(m, values.get(m)) for m in names))
         console.print(metrics)
     else:
         console.print("published results: none")
