@@ -166,8 +166,7 @@ def load_model(
 
     ``name_or_path`` is a zoo name (weights from ``weights`` if given, else the shipped file or the cache,
     else downloaded unless ``download=False``) or a checkpoint file whose architecture is detected from its
-    keys.
-    The returned module carries a :class:`ModelInfo` as ``model.model_info``.
+    keys. The returned module carries a :class:`ModelInfo` as ``model.model_info``.
     """
     from vsrcli.models.arch import build_network
 
@@ -180,7 +179,14 @@ def load_model(
             else _entry_weights(entry, download=download, progress=progress)
         )
         info = _entry_info(entry, path)
-        state = read_checkpoint(path)
+        try:
+            state = read_checkpoint(path)
+        except CheckpointError as exc:
+            if weights is not None or not entry.official:
+                raise
+            raise type(exc)(
+                exc.message, hint=f"re-download it with `vsrcli models download --force {entry.name}`"
+            ) from None
     else:
         if weights is not None:
             raise UsageError("--weights goes with a zoo model name, not with a checkpoint path")
@@ -197,6 +203,8 @@ def load_model(
             found = arch_label(*detect_architecture(state))
         except CheckpointError:
             raise exc from None
+        if found == info.label:
+            raise
         raise IncompatibleWeightsError(
             f"{path} holds a {found}, but {entry.name} is a {info.label}",
             hint="pass the matching model name, or the file alone to detect its architecture",
