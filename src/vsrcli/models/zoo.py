@@ -467,7 +467,13 @@ _OFFICIAL: tuple[ModelEntry, ...] = (
     ),
 )
 
-_REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in _OFFICIAL}
+# --- models shipped with vsrcli -----------------------------------------------------------------------------
+# Trained by `vsrcli train`, committed under the repository's weights/ folder, loaded without any download.
+# One ModelEntry per file: url=None, sha256_prefix of the committed file, local_path="weights/<file>",
+# default_for=("<command>",). Relative paths resolve as described in resolve_local_path.
+_SHIPPED: tuple[ModelEntry, ...] = ()
+
+_REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_OFFICIAL, *_SHIPPED)}
 OFFICIAL_NAMES: tuple[str, ...] = tuple(entry.name for entry in _OFFICIAL)
 
 
