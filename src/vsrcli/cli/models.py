@@ -9,14 +9,6 @@ import json
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.table import Table
 
 from vsrcli.errors import DownloadError, UsageError
@@ -166,6 +158,15 @@ def download(
     force: bool = typer.Option(False, "--force", help="Download again even if the file is present."),
 ) -> None:
     """Download weights into the cache, verifying each file's SHA-256 prefix before keeping it."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
     if all_models and names:
         raise UsageError("give model names or --all, not both")
     entries = (

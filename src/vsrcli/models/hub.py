@@ -11,10 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from http.client import HTTPException
 from pathlib import Path
 from typing import BinaryIO
 
@@ -117,6 +114,11 @@ def download(
 
 def _fetch(entry: ModelEntry, out: BinaryIO, *, progress: ProgressCallback | None, timeout: float) -> str:
     """Stream ``entry.url`` into ``out`` and return the hex SHA-256 of what was written."""
+    # imported here: urllib pulls in ssl and email, which `vsrcli models` (listing) never needs
+    import urllib.error
+    import urllib.request
+    from http.client import HTTPException
+
     assert entry.url is not None
     request = urllib.request.Request(entry.url, headers={"User-Agent": f"vsrcli/{__version__}"})
     digest = hashlib.sha256()
