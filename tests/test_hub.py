@@ -133,3 +133,15 @@ def test_shipped_model_resolves_without_download(tmp_path, monkeypatch):
     assert not hub.is_present(missing)
     with pytest.raises(WeightsNotFoundError, match="shipped with vsrcli"):
         hub.download(missing)
+
+
+def test_mirrors_are_tried_in_order_and_all_failures_reported(server, home):
+    entry = dataclasses.replace(
+        entry_at(f"{server}/error.pth"), mirrors=(f"{server}/corrupt.pth", f"{server}/good.pth")
+    )
+    assert hub.download(entry).read_bytes() == PAYLOAD
+    assert leftovers(home) == [entry.filename]
+    failing = dataclasses.replace(entry, filename="other.pth", mirrors=(f"{server}/corrupt.pth",))
+    with pytest.raises(DownloadError, match=r"from all 2 sources: .*HTTP 500.* \| checksum mismatch"):
+        hub.download(failing)
+    assert leftovers(home) == [entry.filename]

@@ -50,6 +50,11 @@ def test_urls_follow_the_reference():
     for entry in zoo.list_entries():
         expected = holywu if entry.task in ("deblur", "denoise") else mmedit
         assert entry.url.startswith(expected), entry.name
+    for entry in zoo.list_entries():
+        if entry.arch == "basicvsrpp" and entry.url.startswith(mmedit):
+            assert entry.mirrors == (holywu + entry.filename,)  # HolyWu mirrors all ten BasicVSR++ files
+        else:
+            assert entry.mirrors == ()
     assert zoo.get_entry("basicvsr-reds4").filename == "basicvsr_reds4_20120409-0e599677.pth"
     assert zoo.get_entry("basicvsrpp-denoise").filename == "basicvsr_plusplus_denoise-28f6920c.pth"
 

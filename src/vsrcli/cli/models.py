@@ -137,6 +137,8 @@ def info(
     console.print(card)
     # long paths and URLs on lines of their own, never wrapped, so they can be copied
     console.print(f"url            {entry.url or '(shipped with vsrcli)'}", soft_wrap=True)
+    for mirror in entry.mirrors:
+        console.print(f"mirror         {mirror}", soft_wrap=True)
     console.print(f"weights        {path}", soft_wrap=True)
     if entry.metrics:
         metrics = Table(title="published results", title_justify="left")

@@ -94,16 +94,33 @@ def download(
             hint="reinstall vsrcli or pass --weights FILE",
         )
     target.parent.mkdir(parents=True, exist_ok=True)
+    failures: list[DownloadError] = []
+    for url in (entry.url, *entry.mirrors):
+        try:
+            return _download_from(entry, url, target, progress=progress, timeout=timeout)
+        except DownloadError as exc:  # try the next mirror; the checksum guards every one of them
+            failures.append(exc)
+    if len(failures) == 1:
+        raise failures[0]
+    raise DownloadError(
+        f"download of {entry.name} failed from all {len(failures)} sources: "
+        + " | ".join(exc.message for exc in failures)
+    )
+
+
+def _download_from(
+    entry: ModelEntry, url: str, target: Path, *, progress: ProgressCallback | None, timeout: float
+) -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{entry.filename}.", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
-            digest = _fetch(entry, out, progress=progress, timeout=timeout)
+            digest = _fetch(entry.name, url, out, progress=progress, timeout=timeout)
         if entry.sha256_prefix and not digest.startswith(entry.sha256_prefix.lower()):
             raise DownloadError(
                 f"checksum mismatch for {entry.name}: expected sha256 {entry.sha256_prefix}…, "
                 f"got {digest[: len(entry.sha256_prefix)]}… (the file was discarded)",
-                hint=f"source: {entry.url}",
+                hint=f"source: {url}",
             )
         os.replace(tmp, target)
     except BaseException:
@@ -112,15 +129,14 @@ def download(
     return target
 
 
-def _fetch(entry: ModelEntry, out: BinaryIO, *, progress: ProgressCallback | None, timeout: float) -> str:
-    """Stream ``entry.url`` into ``out`` and return the hex SHA-256 of what was written."""
+def _fetch(name: str, url: str, out: BinaryIO, *, progress: ProgressCallback | None, timeout: float) -> str:
+    """Stream ``url`` into ``out`` and return the hex SHA-256 of what was written."""
     # imported here: urllib pulls in ssl and email, which `vsrcli models` (listing) never needs
     import urllib.error
     import urllib.request
     from http.client import HTTPException
 
-    assert entry.url is not None
-    request = urllib.request.Request(entry.url, headers={"User-Agent": f"vsrcli/{__version__}"})
+    request = urllib.request.Request(url, headers={"User-Agent": f"vsrcli/{__version__}"})
     digest = hashlib.sha256()
     done = 0
     try:
@@ -139,20 +155,16 @@ def _fetch(entry: ModelEntry, out: BinaryIO, *, progress: ProgressCallback | Non
                 if progress is not None:
                     progress(done, total)
     except urllib.error.HTTPError as exc:
-        raise DownloadError(
-            f"download of {entry.name} failed: HTTP {exc.code} {exc.reason} from {entry.url}"
-        ) from None
+        raise DownloadError(f"download of {name} failed: HTTP {exc.code} {exc.reason} from {url}") from None
     except urllib.error.URLError as exc:
-        raise DownloadError(
-            f"download of {entry.name} failed: cannot reach {entry.url} ({exc.reason})"
-        ) from None
+        raise DownloadError(f"download of {name} failed: cannot reach {url} ({exc.reason})") from None
     except (HTTPException, OSError) as exc:  # timeouts, resets, short reads, a full disk
         what = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
         raise DownloadError(
-            f"download of {entry.name} was interrupted after {done} bytes ({what}); nothing was kept"
+            f"download of {name} was interrupted after {done} bytes ({what}); nothing was kept"
         ) from None
     if total is not None and done != total:
         raise DownloadError(
-            f"download of {entry.name} was interrupted: got {done} of {total} bytes; nothing was kept"
+            f"download of {name} was interrupted: got {done} of {total} bytes; nothing was kept"
         )
     return digest.hexdigest()

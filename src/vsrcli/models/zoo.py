@@ -68,6 +68,8 @@ class ModelEntry:
     """Commands this model is the default of (e.g. ``("upscale",)``); empty for the official checkpoints."""
     local_path: str | None = None
     """For shipped models: path of the weights file, absolute or relative to the repository / package root."""
+    mirrors: tuple[str, ...] = ()
+    """Other addresses of the same file, tried in order when ``url`` fails (the checksum guards them all)."""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -81,6 +83,7 @@ class ModelEntry:
         object.__setattr__(self, "arch_args", dict(self.arch_args))
         object.__setattr__(self, "metrics", {k: dict(v) for k, v in self.metrics.items()})
         object.__setattr__(self, "default_for", tuple(self.default_for))
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
 
     @property
     def official(self) -> bool:
@@ -91,6 +94,7 @@ class ModelEntry:
         """Plain-JSON form (used by ``vsrcli models info --json`` and model cards)."""
         data = asdict(self)
         data["default_for"] = list(self.default_for)
+        data["mirrors"] = list(self.mirrors)
         return data
 
     @classmethod
@@ -202,6 +206,8 @@ def _sr(
     scale: int = 4,
 ) -> ModelEntry:
     filename = url.rsplit("/", 1)[1]
+    # HolyWu/vs-basicvsrpp mirrors all ten BasicVSR++ files as release assets under their official names
+    mirrors = (f"{_HOLYWU}/{filename}",) if arch == "basicvsrpp" and not url.startswith(_HOLYWU) else ()
     return ModelEntry(
         name=name,
         arch=arch,
@@ -217,6 +223,7 @@ def _sr(
         num_params=num_params,
         source=source,
         notes=notes,
+        mirrors=mirrors,
     )
 
 
