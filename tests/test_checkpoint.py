@@ -58,6 +58,16 @@ def test_realbasicvsr_file_uses_generator_ema(tmp_path):
     assert not any(k.startswith(("discriminator", "perceptual", "step")) for k in state)
 
 
+def test_mmagic_ema_wrapper_keys(tmp_path, pp_state):
+    """MMagic 1.x training files: EMA copy under generator_ema.module.*, a generator_ema.steps counter."""
+    sd = {f"generator_ema.module.{k}": v for k, v in pp_state.items()}
+    sd["generator_ema.steps"] = torch.tensor([1000])
+    sd.update({f"generator.{k}": torch.zeros_like(v) for k, v in pp_state.items()})
+    sd["data_preprocessor.mean"] = torch.zeros(1, 3, 1, 1)
+    torch.save({"meta": {"epoch": 1}, "state_dict": sd}, tmp_path / "mmagic.pth")
+    assert_same(read_checkpoint(tmp_path / "mmagic.pth"), pp_state)
+
+
 def test_basicsr_key_mapping_spot_checks():
     cases = {
         "spynet.basic_module.0.basic_module.0.weight": "spynet.basic_module.0.basic_module.0.conv.weight",

@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
 #: Wrappers whose value is the state dict, in order of preference (EMA weights are the ones to run).
 _WRAPPERS = ("state_dict", "params_ema", "params", "model", "net", "generator")
-#: Restorer-level keys that are not network weights.
+#: Restorer-level keys that are not network weights (MMEditing's step counter, MMagic's EMA wrapper counters).
 _NON_NETWORK_PREFIXES = ("discriminator.", "perceptual_loss.", "gan_loss.", "pixel_loss.", "cleaning_loss.")
-_NON_NETWORK_KEYS = ("step_counter",)
+_NON_NETWORK_KEYS = ("step_counter", "steps", "n_averaged")
 #: SPyNet's normalisation constants: buffers that official standalone files lack; regenerated when absent.
 _CONSTANT_SUFFIXES = ("spynet.mean", "spynet.std")
 
@@ -157,12 +157,11 @@ def canonical_state_dict(obj: Any, *, source: str = "checkpoint") -> dict[str, t
                 _strip(k[len(prefix) :], "module."): v for k, v in tensors.items() if k.startswith(prefix)
             }
             break
-    else:
-        tensors = {
-            k: v
-            for k, v in tensors.items()
-            if k not in _NON_NETWORK_KEYS and not k.startswith(_NON_NETWORK_PREFIXES)
-        }
+    tensors = {
+        k: v
+        for k, v in tensors.items()
+        if k not in _NON_NETWORK_KEYS and not k.startswith(_NON_NETWORK_PREFIXES)
+    }
     if not tensors:
         raise CheckpointError(f"{source} holds no network weights")
     return {map_basicsr_key(k): v for k, v in tensors.items()}
