@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import os
 import pickle
 
@@ -19,15 +21,26 @@ from helpers_checkpoints import (
     save_realbasicvsr,
     to_basicsr_key,
 )
-from vsrcli.errors import CheckpointError, IncompatibleWeightsError, UnsafeCheckpointError
+from vsrcli.errors import (
+    CheckpointError,
+    DeviceError,
+    IncompatibleWeightsError,
+    ModelNotFoundError,
+    UnsafeCheckpointError,
+    UsageError,
+    WeightsNotFoundError,
+)
+from vsrcli.models import api, zoo
+from vsrcli.models.arch import build_network, count_parameters
 from vsrcli.models.checkpoint import load_into, map_basicsr_key, read_checkpoint, write_checkpoint
+from vsrcli.models.detect import detect_architecture
 
 PP_TINY = {"mid_channels": 8, "num_blocks": 1, "is_low_res_input": True}
 ICON_TINY = {"mid_channels": 64, "num_blocks": 1, "padding": 2}
 
 
 def assert_same(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:
-    assert list(sorted(got)) == list(sorted(want))
+    assert sorted(got) == sorted(want)
     for key, value in want.items():
         assert torch.equal(got[key], value), key
 
@@ -45,7 +58,12 @@ def test_mmediting_release_file(tmp_path, pp_state, legacy):
 
 
 def test_legacy_meta_with_numpy_scalars_is_allowed(tmp_path, pp_state):
-    meta = {"iter": np.int64(300000), "best_psnr": np.float64(31.42), "lr": np.float32(1e-4), "note": "ok"}
+    meta = {
+        "iter": np.int64(300000),
+        "best_psnr": np.float64(31.42),
+        "lr": np.float32(1e-4),
+        "note": "ok",
+    }
     path = save_mmedit(pp_state, tmp_path / "numpy_meta.pth", legacy=True, meta=meta)
     assert_same(read_checkpoint(path), pp_state)
 
@@ -135,7 +153,10 @@ class _Payload:
 @pytest.mark.parametrize("kind", ["zip", "legacy", "raw-pickle"])
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, pp_state, kind):
     marker = tmp_path / "PWNED"
-    evil = {"meta": _Payload(str(marker)), "state_dict": {f"generator.{k}": v for k, v in pp_state.items()}}
+    evil = {
+        "meta": _Payload(str(marker)),
+        "state_dict": {f"generator.{k}": v for k, v in pp_state.items()},
+    }
     path = tmp_path / "evil.pth"
     if kind == "raw-pickle":
         path.write_bytes(pickle.dumps(evil, protocol=2))
@@ -192,3 +213,200 @@ def test_spynet_constants_are_regenerated_when_absent(pp_state):
     without = {k: v for k, v in pp_state.items() if not k.endswith(("spynet.mean", "spynet.std"))}
     load_into(net, without)
     assert torch.equal(net.spynet.mean, own_mean)
+
+
+# --- real networks: official layouts at full size (meta tensors) and load_model end to end ---------------
+
+TINY_NETS = {
+    "basicvsr": {"mid_channels": 8, "num_blocks": 1},
+    "iconvsr": {"mid_channels": 8, "num_blocks": 1, "keyframe_stride": 5, "padding": 2},
+    "basicvsrpp": {
+        "mid_channels": 8,
+        "num_blocks": 1,
+        "max_residue_magnitude": 10,
+        "is_low_res_input": True,
+        "cpu_cache_length": 100,
+    },
+    "basicvsrpp-restore-noise": {
+        "mid_channels": 8,
+        "num_blocks": 1,
+        "max_residue_magnitude": 10,
+        "is_low_res_input": False,
+        "cpu_cache_length": 100,
+        "extra_in_channels": 1,
+    },
+    "realbasicvsr": {
+        "mid_channels": 8,
+        "num_propagation_blocks": 1,
+        "num_cleaning_blocks": 1,
+        "dynamic_refine_thres": 255,
+        "is_sequential_cleaning": True,
+    },
+}
+
+
+def tiny_net(key: str) -> tuple[str, dict, torch.nn.Module]:
+    arch = key.split("-")[0]
+    args = TINY_NETS[key]
+    torch.manual_seed(7)
+    net = build_network(arch, **args)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.01)  # non-zero everywhere, incl. zero-initialised offsets
+    return arch, args, net
+
+
+@pytest.mark.parametrize("name", zoo.OFFICIAL_NAMES)
+def test_zoo_entry_builds_the_official_layout_at_full_size(name):
+    entry = zoo.get_entry(name)
+    with torch.device("meta"):
+        net = build_network(entry.arch, **entry.arch_args)
+    shapes = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+    assert shapes == layout(entry.arch, **entry.arch_args)
+    assert count_parameters(net) == entry.num_params
+    # a file with exactly the official keys loads strictly, and without SPyNet's constants too
+    state = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
+    load_into(net, state)
+    load_into(
+        net,
+        {k: v for k, v in state.items() if not k.endswith(("spynet.mean", "spynet.std"))},
+    )
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["basicvsr_c64n30.json", "iconvsr_c64n30_pad3.json", "realbasicvsr_c64b20.json"],
+)
+def test_official_key_tables_load_into_detected_networks(official_keys_dir, table):
+    shapes = official_table(official_keys_dir / table)
+    arch, args = detect_architecture(shapes)
+    with torch.device("meta"):
+        net = build_network(arch, **args)
+    load_into(net, {k: torch.empty(s, device="meta") for k, s in shapes.items()})
+
+
+@pytest.mark.parametrize("key", sorted(TINY_NETS))
+def test_load_model_detects_and_loads_every_layout(tmp_path, key):
+    arch, args, net = tiny_net(key)
+    state = net.state_dict()
+    files = [
+        save_mmedit(state, tmp_path / "mmedit.pth"),
+        write_checkpoint(state, tmp_path / "w.safetensors"),
+    ]
+    if arch in ("basicvsr", "iconvsr"):
+        files.append(save_basicsr(state, tmp_path / "basicsr.pth"))
+    if arch == "realbasicvsr":
+        files.append(
+            save_realbasicvsr(state, random_state(layout(arch, **args), seed=9), tmp_path / "real.pth")
+        )
+    for path in files:
+        model = api.load_model(path)
+        assert not model.training
+        assert (model.model_info.arch, dict(model.model_info.arch_args)) == (
+            arch,
+            args,
+        ), path.name
+        loaded = model.state_dict()
+        for k, v in state.items():
+            assert torch.equal(loaded[k], v), (path.name, k)
+
+
+@pytest.fixture
+def one_thread():
+    """The forward pass runs on a shared 2-core machine: one thread is faster and kinder to neighbours."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_loaded_model_computes_what_the_original_computes(tmp_path, one_thread):
+    _, _, net = tiny_net("basicvsr")
+    net.eval()
+    model = api.load_model(save_mmedit(net.state_dict(), tmp_path / "tiny.pth", legacy=True))
+    frames = torch.rand(1, 2, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(frames), net(frames))
+    assert model.model_info.scale == 4 and model.model_info.task == "sr-x4"
+
+
+def test_restoration_checkpoint_has_scale_one_and_no_known_task(tmp_path):
+    _, _, net = tiny_net("basicvsrpp-restore-noise")
+    info = api.describe_model(write_checkpoint(net.state_dict(), tmp_path / "denoise.safetensors"))
+    assert info.scale == 1 and info.task is None
+    assert info.label == "BasicVSR++ c8n1 restoration (+1 input channels)"
+
+
+@pytest.fixture
+def tiny_entry(tmp_path, monkeypatch):
+    """A zoo entry for a tiny BasicVSR whose 'official' file sits behind a file:// URL."""
+    monkeypatch.setenv("VSRCLI_HOME", str(tmp_path / "home"))
+    _, args, net = tiny_net("basicvsr")
+    source = save_mmedit(net.state_dict(), tmp_path / "tiny_basicvsr.pth")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:8]
+    entry = dataclasses.replace(
+        zoo.get_entry("basicvsr-reds4"),
+        name="tiny-basicvsr",
+        arch_args=args,
+        url=source.as_uri(),
+        filename=f"tiny_basicvsr-{digest}.pth",
+        sha256_prefix=digest,
+    )
+    zoo.register(entry)
+    yield entry, net
+    zoo.unregister(entry.name)
+
+
+def test_load_model_by_name_downloads_once_then_uses_the_cache(tiny_entry, tmp_path):
+    entry, net = tiny_entry
+    with pytest.raises(
+        WeightsNotFoundError,
+        match="vsrcli models download tiny-basicvsr.*--weights FILE",
+    ):
+        api.load_model("tiny-basicvsr", download=False)
+    seen = []
+    model = api.load_model("tiny-basicvsr", progress=lambda done, total: seen.append(done))
+    assert seen and model.model_info.entry is entry
+    assert model.model_info.weights == tmp_path / "home" / "weights" / entry.filename
+    assert torch.equal(model.state_dict()["conv_last.weight"], net.state_dict()["conv_last.weight"])
+    api.load_model("tiny-basicvsr", download=False)  # now from the cache
+    import vsrcli
+
+    assert vsrcli.load_model("tiny-basicvsr").model_info.name == "tiny-basicvsr"
+
+
+def test_weights_for_a_zoo_name_must_match_its_architecture(tmp_path):
+    _, _, net = tiny_net("basicvsrpp")
+    path = save_mmedit(net.state_dict(), tmp_path / "other.pth")
+    with pytest.raises(
+        IncompatibleWeightsError,
+        match=r"holds a BasicVSR\+\+ c8n1 x4, but basicvsr-reds4 is a BasicVSR c64n30",
+    ):
+        api.load_model("basicvsr-reds4", weights=path)
+
+
+def test_load_model_errors(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="did you mean basicvsrpp-reds4"):
+        api.load_model("basicvsrpp-red4")
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        api.load_model(tmp_path / "missing.pth")
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        api.load_model("some/dir/missing.pth")
+    _, _, net = tiny_net("basicvsr")
+    path = write_checkpoint(net.state_dict(), tmp_path / "tiny.pth")
+    with pytest.raises(UsageError, match="--weights goes with a zoo model name"):
+        api.load_model(path, weights=path)
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="CUDA is not available"):
+            api.load_model(path, device="cuda")
+    with pytest.raises(DeviceError, match="unknown device"):
+        api.load_model(path, device="toaster")
+
+
+def test_corrupt_cached_file_suggests_a_fresh_download(tiny_entry, tmp_path):
+    entry, _ = tiny_entry
+    cached = tmp_path / "home" / "weights" / entry.filename
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="models download --force tiny-basicvsr"):
+        api.load_model("tiny-basicvsr")
