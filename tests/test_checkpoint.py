@@ -168,6 +168,28 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, pp_state, kind):
     assert not marker.exists()
 
 
+DAMAGED = {
+    "empty": b"",
+    "text": b"junk",
+    "truncated-pickle": b"\x80\x02",
+    "binary": bytes(range(256)) * 4,
+    "fake-zip": b"PK\x03\x04 not really a zip",
+    "truncated-legacy-checkpoint": True,
+    "truncated-zip-checkpoint": False,
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGED))
+def test_damaged_files_are_checkpoint_errors(tmp_path, pp_state, case):
+    content = DAMAGED[case]
+    if isinstance(content, bool):  # the first half of a real checkpoint, in the legacy or the zip format
+        whole = save_mmedit(pp_state, tmp_path / "whole.pth", legacy=content).read_bytes()
+        content = whole[: len(whole) // 2]
+    (tmp_path / "bad.pth").write_bytes(content)
+    with pytest.raises(CheckpointError, match="cannot read"):
+        read_checkpoint(tmp_path / "bad.pth")
+
+
 def test_unreadable_files_give_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         read_checkpoint(tmp_path / "missing.pth")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -143,3 +144,21 @@ def test_models_listing_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY [] 0 0" in out
     assert "basicvsrpp-reds4" in out
+
+
+def test_models_info_describes_a_checkpoint_file(capsys, tmp_path):
+    from helpers_checkpoints import layout, random_state, save_mmedit
+
+    shapes = layout("iconvsr", mid_channels=16, num_blocks=2, padding=3)
+    path = save_mmedit(random_state(shapes), tmp_path / "my_iconvsr.pth")
+    assert run(["models", "info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "IconVSR c16n2 (7-frame EDVR)" in out and "padding=3" in out and "x4" in out
+    expected = sum(math.prod(s) for k, s in shapes.items() if not k.endswith(("mean", "std")))
+    assert f"{expected:,}" in out
+    assert run(["models", "info", "--json", str(path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["arch"] == "iconvsr" and data["num_params"] == expected and data["scale"] == 4
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    assert run(["models", "info", str(tmp_path / "junk.pth")]) == 5
+    assert "cannot read" in capsys.readouterr().err

@@ -6,6 +6,7 @@ Listing and info read only the registry and the file system, so they never impor
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -25,7 +26,7 @@ models_app = typer.Typer(
 
 def _console() -> Console:
     """A stdout console, created per call so that captured stdout sees it; wide when not a terminal."""
-    console = Console(highlight=False)
+    console = Console(highlight=False, markup=False)  # model text such as "U[0, 50]" is data, not markup
     if not console.is_terminal:
         console.width = 160
     return console
@@ -101,10 +102,16 @@ def _metric(name: str, value: float | None) -> str:
 
 @models_app.command("info")
 def info(
-    name: str = typer.Argument(..., help="Model name, see `vsrcli models`."),
+    name: str = typer.Argument(..., help="Model name (see `vsrcli models`) or a checkpoint file."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
 ) -> None:
-    """Everything known about one model: architecture, training, published metrics, URL and cache path."""
+    """Everything known about one model: architecture, training, published metrics, URL and cache path.
+
+    NAME may also be a checkpoint file: its architecture is then detected from the weights.
+    """
+    if name not in zoo.names() and Path(name).expanduser().is_file():
+        _info_file(Path(name).expanduser(), as_json)
+        return
     entry = zoo.get_entry(name)
     path = hub.weights_path(entry)
     if as_json:
@@ -151,6 +158,38 @@ def info(
         console.print(metrics)
     else:
         console.print("published results: none")
+
+
+def _info_file(path: Path, as_json: bool) -> None:
+    """Describe a checkpoint file (reads it, so this path imports torch)."""
+    from vsrcli.models.api import describe_model
+
+    info = describe_model(path)
+    data = {
+        "file": str(path),
+        "arch": info.arch,
+        "arch_args": dict(info.arch_args),
+        "label": info.label,
+        "scale": info.scale,
+        "task": info.task,
+        "num_params": info.num_params,
+    }
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    card = Table.grid(padding=(0, 2))
+    card.add_column(style="bold", no_wrap=True)
+    card.add_column()
+    args = ", ".join(f"{k}={v}" for k, v in info.arch_args.items())
+    card.add_row("architecture", f"{info.label}  [{info.arch}({args})]")
+    card.add_row("scale", f"x{info.scale}")
+    card.add_row(
+        "task", info.task or "restoration (deblur, denoise or decompress: not recorded in the weights)"
+    )
+    card.add_row("parameters", f"{info.num_params:,}" if info.num_params else "?")
+    console = _console()
+    console.print(f"file           {path}", soft_wrap=True)
+    console.print(card)
 
 
 @models_app.command("download")

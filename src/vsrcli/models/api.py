@@ -43,6 +43,8 @@ class ModelInfo:
     """Zoo task; for a bare checkpoint inferred where the layout says it (x4 vs restoration), else None."""
     weights: Path | None = None
     """The weights file, when known and on disk."""
+    num_params: int | None = None
+    """Trainable parameters (SPyNet's mean/std buffers not counted)."""
     entry: zoo.ModelEntry | None = field(default=None, repr=False)
 
 
@@ -81,6 +83,7 @@ def _entry_info(entry: zoo.ModelEntry, weights: Path | None) -> ModelInfo:
         scale=entry.scale,
         task=entry.task,
         weights=weights,
+        num_params=entry.num_params,
         entry=entry,
     )
 
@@ -96,6 +99,7 @@ def _path_info(path: Path, state: Mapping[str, torch.Tensor]) -> ModelInfo:
         scale=scale,
         task=task,
         weights=path,
+        num_params=sum(v.numel() for k, v in state.items() if not k.endswith(("spynet.mean", "spynet.std"))),
     )
 
 
