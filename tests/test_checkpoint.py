@@ -138,6 +138,9 @@ def test_safetensors_round_trip(tmp_path, pp_state):
     assert_same(read_checkpoint(path), pp_state)
     pth = write_checkpoint(pp_state, tmp_path / "model.pth")
     assert_same(read_checkpoint(pth), pp_state)
+    renamed = tmp_path / "safetensors_named.pth"  # recognised by content, not by name
+    renamed.write_bytes(path.read_bytes())
+    assert_same(read_checkpoint(renamed), pp_state)
 
 
 class _Payload:

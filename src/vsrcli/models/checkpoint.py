@@ -117,9 +117,7 @@ def _load_pickle(path: Path) -> Any:
                 hint="nothing was executed; if you trust the file, convert it to .safetensors yourself",
             ) from None
         raise CheckpointError(f"cannot read {path}: not a PyTorch checkpoint ({detail})") from None
-    except (
-        Exception
-    ) as exc:  # truncated or foreign files fail in many ways (EOFError, struct.error, zip errors…)
+    except Exception as exc:  # damaged files fail in many ways: EOFError, struct.error, zip errors…
         raise CheckpointError(f"cannot read {path}: not a PyTorch checkpoint ({_first_line(exc)})") from None
 
 
@@ -169,12 +167,23 @@ def canonical_state_dict(obj: Any, *, source: str = "checkpoint") -> dict[str, t
     return {map_basicsr_key(k): v for k, v in tensors.items()}
 
 
+def _is_safetensors(path: Path) -> bool:
+    """By suffix, or by content (an 8-byte header length then a JSON object) whatever the file is called."""
+    if path.suffix.lower() == ".safetensors":
+        return True
+    with open(path, "rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 2 <= int.from_bytes(head[:8], "little") <= path.stat().st_size - 8
+
+
 def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
     """Load ``path`` (.pth/.pt/.ckpt pickle or .safetensors) safely and return its canonical state dict."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
-    raw = _load_safetensors(path) if path.suffix.lower() == ".safetensors" else _load_pickle(path)
+    raw = _load_safetensors(path) if _is_safetensors(path) else _load_pickle(path)
     return canonical_state_dict(raw, source=str(path))
 
 
