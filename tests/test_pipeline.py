@@ -1,15 +1,27 @@
-"""Stand-in networks that follow the network contract, for pipeline tests that must not depend on real models.
+"""restore_video: chunks, seams, scene cuts, size rules, resume, safety; on frame folders and video files.
+
+The tests use stand-in networks that follow the network contract, so they do not depend on real models.
 
 ``DecayNet`` mixes every frame with exponentially decaying running means in both time directions, like a
-recurrent network: the output of a frame depends on every frame of the call, less the farther away, so chunk seams
-are measurable and shrink with the overlap. With ``decay=0`` it is a per-frame network.
+recurrent network: the output of a frame depends on every frame of the call, less the farther away, so chunk
+seams are measurable and shrink with the overlap. With ``decay=0`` it is a per-frame network.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from vsrcli.errors import DeviceError, InputError, OutputError, UsageError
+from vsrcli.io.frames import read_folder, write_image
+from vsrcli.pipeline import restore_video
 
 
 class DecayNet(nn.Module):
@@ -95,19 +107,7 @@ def moving_clip(frames: int, height: int, width: int, seed: int = 0, speed: int 
     return (torch.stack(out).permute(0, 2, 3, 1) * 255).round().to(torch.uint8).numpy().astype(np.uint8)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# restore_video on frame folders (video files are further down)
-
-import hashlib  # noqa: E402
-import os  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from vsrcli.errors import DeviceError, InputError, OutputError, UsageError  # noqa: E402
-from vsrcli.io.frames import read_folder, write_image  # noqa: E402
-from vsrcli.pipeline import restore_video  # noqa: E402
+# restore_video on frame folders
 
 
 def write_folder(folder: Path, frames) -> Path:

@@ -89,21 +89,28 @@ def fade_weights(frames: int) -> np.ndarray:
 
 
 class SceneCutDetector:
-    """Flags frames that start a new scene from the mean absolute difference of tiny grey thumbnails.
+    """Finds frames that start a new scene from the mean absolute difference of tiny grey thumbnails.
 
-    The threshold adapts to the clip: a frame is a cut when its difference to the previous frame is above
-    ``min_score`` (on the 0-255 scale) and ``ratio`` times the median of the recent differences, so a fast pan
-    does not count as a cut but a hard change of picture does.
+    A cut is a *spike* in that difference: above ``min_score`` (0-255 scale), ``ratio`` times the median of
+    the recent differences (so steady fast motion does not count), and ``spike`` times both neighbouring
+    differences (so a burst of fast motion or a one-frame flash does not count either). The right neighbour is
+    needed, so a cut at frame k is reported when frame k + 1 arrives (or at :meth:`finish`).
     """
 
     def __init__(
-        self, *, min_score: float = 12.0, ratio: float = 4.0, history: int = 30, thumb: int = 32
+        self,
+        *,
+        min_score: float = 12.0,
+        ratio: float = 2.0,
+        spike: float = 2.5,
+        history: int = 10,
+        thumb: int = 32,
     ) -> None:
-        self.min_score = min_score
-        self.ratio = ratio
-        self.thumb = thumb
-        self._scores: deque[float] = deque(maxlen=history)
+        self.min_score, self.ratio, self.spike, self.thumb = min_score, ratio, spike, thumb
+        self._history: deque[float] = deque(maxlen=history)
         self._prev: np.ndarray | None = None
+        self._count = 0
+        self._scores: list[float] = []  # the last differences: score[k] = |thumb k - thumb k-1|
         self.last_score = 0.0
 
     def thumbnail(self, frame: np.ndarray) -> np.ndarray:
@@ -119,16 +126,44 @@ class SceneCutDetector:
             grey *= 255.0 / 65535.0
         return grey
 
-    def push(self, frame: np.ndarray) -> bool:
-        """Feed the next frame; True when it starts a new scene."""
+    def _decide(self, frame: int, score: float, left: float | None, right: float | None) -> bool:
+        """Is frame ``frame`` (difference ``score`` to its predecessor) the first of a new scene?"""
+        baseline = float(np.median(self._history)) if self._history else 0.0
+        neighbours = max(left or 0.0, right or 0.0)
+        is_cut = (
+            score > self.min_score
+            and score > self.ratio * (baseline + 1.0)
+            and score > self.spike * (neighbours + 1.0)
+        )
+        if not is_cut:
+            self._history.append(score)
+        return is_cut
+
+    def push(self, frame: np.ndarray) -> int | None:
+        """Feed the next frame; returns the index of a frame now confirmed to start a new scene, if any."""
+        index = self._count
+        self._count += 1
         thumb = self.thumbnail(frame)
         prev, self._prev = self._prev, thumb
         if prev is None or prev.shape != thumb.shape:
-            return False
+            self._scores = []
+            return None
         score = float(np.abs(thumb - prev).mean())
         self.last_score = score
-        baseline = float(np.median(self._scores)) if self._scores else 0.0
-        is_cut = score > self.min_score and score > self.ratio * (baseline + 1.0)
-        if not is_cut:
-            self._scores.append(score)
-        return is_cut
+        self._scores.append(score)
+        cut = None
+        if len(self._scores) >= 2:  # decide the previous frame, whose right neighbour is now known
+            left = self._scores[-3] if len(self._scores) >= 3 else None
+            if self._decide(index - 1, self._scores[-2], left, score):
+                cut = index - 1
+        self._scores = self._scores[-3:]
+        return cut
+
+    def finish(self) -> int | None:
+        """At the end of the clip: settle the last frame with only its left neighbour."""
+        if not self._scores:
+            return None
+        left = self._scores[-2] if len(self._scores) >= 2 else None
+        if self._decide(self._count - 1, self._scores[-1], left, None):
+            return self._count - 1
+        return None

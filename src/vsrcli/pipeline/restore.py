@@ -341,7 +341,9 @@ def _run(
     it = source.frames()
     eof = False
     while True:
-        win: Window | None = next_window(index, next_out, decoded, eof, cuts, chunk, overlap, fade)
+        # a cut is confirmed one frame late, so the last decoded frame is not yet usable (until the end)
+        settled = decoded if eof or detector is None else max(0, decoded - 1)
+        win: Window | None = next_window(index, next_out, settled, eof, cuts, chunk, overlap, fade)
         if win is None:
             if eof:
                 break
@@ -349,6 +351,9 @@ def _run(
                 frame, stamp = next(it)
             except StopIteration:
                 eof = True
+                last = detector.finish() if detector is not None else None
+                if last is not None:
+                    cuts.append(last)
                 continue
             if shape is None:
                 shape = frame.shape
@@ -357,8 +362,9 @@ def _run(
                     f"{source.path}: frame {source.start + decoded} is {frame.shape[1]}x"
                     f"{frame.shape[0]}, the first was {shape[1]}x{shape[0]}"
                 )
-            if detector is not None and detector.push(frame) and decoded > 0:
-                cuts.append(decoded)
+            cut = detector.push(frame) if detector is not None else None
+            if cut is not None:
+                cuts.append(cut)
             frames.append(frame)
             pts.append(int(stamp))
             decoded += 1
