@@ -261,6 +261,7 @@ class VideoSink:
                 fps=source.fps,
                 time_base=source.time_base,
                 copy_streams_from=copy_from,
+                trim=source.start > 0 or source.end is not None,
                 **kwargs,
             )
             self._writer.__enter__()
