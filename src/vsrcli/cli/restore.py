@@ -50,6 +50,8 @@ def _common(
 ) -> None:
     """Run one restore command: validate, show progress, print the result."""
     if model is None:
+        model = _default_model(task)
+    if model is None:
         raise UsageError(
             f"`vsrcli {task}` needs --model NAME|PATH: no default weights are shipped yet",
             hint="see `vsrcli models list`",
@@ -76,6 +78,16 @@ def _common(
         f"{len(report.scene_cuts)} scene cut(s), {report.fps:.2f} fps on {report.device}, "
         f"{report.elapsed_s:.1f} s)"
     )
+
+
+def _default_model(task: str) -> str | None:
+    """The zoo's default for this command, once shipped weights exist."""
+    try:
+        from vsrcli.models.zoo import default_for
+    except ImportError:  # pragma: no cover - before the zoo exists
+        return None
+    entry = default_for(task)
+    return None if entry is None else entry.name
 
 
 class _progress_reporter:

@@ -84,12 +84,14 @@ class RestoreReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load(model: Any, weights: str | Path | None, device: torch.device) -> tuple[nn.Module, str]:
+def _load(
+    model: Any, weights: str | Path | None, device: torch.device, download: bool
+) -> tuple[nn.Module, str]:
     """An nn.Module as given, or a zoo name / checkpoint path through ``load_model``."""
     if isinstance(model, (str, Path)):
         from vsrcli.models.api import load_model
 
-        return load_model(str(model), weights=weights, device=str(device)), str(model)
+        return load_model(str(model), weights=weights, device=str(device), download=download), str(model)
     if model is None:
         raise UsageError("no model given", hint="pass --model NAME|PATH")
     return model, type(model).__name__
@@ -171,6 +173,7 @@ def restore_video(
     progress: ProgressCallback | None = None,
     sigma: float | str | None = None,
     scene_detect: bool = True,
+    download: bool = False,
 ) -> RestoreReport:
     """Restore ``input`` (video file or folder of frames) into ``output`` (video file, or PNG folder).
 
@@ -178,6 +181,8 @@ def restore_video(
     tile side in input pixels: None picks one from free memory, 0 never tiles. ``start``/``end`` select frames
     [start, end). ``fade`` cross-fades that many frames at each chunk seam (0: overlaps are only context).
     With ``resume`` finished chunks are kept in ``OUTPUT.vsrcli-partial/`` so an interrupted run can continue.
+    Zoo weights are not downloaded unless ``download`` (a missing file is a WeightsNotFoundError saying how to
+    get it).
     """
     t0 = time.monotonic()
     if task not in TASKS:
@@ -195,7 +200,7 @@ def restore_video(
 
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
-    net, model_name = _load(model, weights, dev)
+    net, model_name = _load(model, weights, dev, download)
     net = net.eval()
     first_param = next(net.parameters(), None)
     if first_param is not None and first_param.device != dev:
