@@ -30,6 +30,7 @@ from vsrcli.pipeline.resume import Partial, input_identity, model_fingerprint
 from vsrcli.pipeline.streams import (
     FolderSink,
     FrameSource,
+    Prefetch,
     VideoSink,
     check_output,
     default_output,
@@ -343,87 +344,90 @@ def _run(
     shape: tuple[int, ...] | None = None
     computed_frames = 0
     compute_time = 0.0
-    it = source.frames()
-    eof = False
-    while True:
-        # a cut is confirmed one frame late, so the last decoded frame is not yet usable (until the end)
-        settled = decoded if eof or detector is None else max(0, decoded - 1)
-        win: Window | None = next_window(index, next_out, settled, eof, cuts, chunk, overlap, fade)
-        if win is None:
-            if eof:
-                break
-            try:
-                frame, stamp = next(it)
-            except StopIteration:
-                eof = True
-                last = detector.finish() if detector is not None else None
-                if last is not None:
-                    cuts.append(last)
+    it = Prefetch(source.frames(), chunk + 2 * overlap)
+    try:
+        eof = False
+        while True:
+            # a cut is confirmed one frame late, so the last decoded frame is not yet usable (until the end)
+            settled = decoded if eof or detector is None else max(0, decoded - 1)
+            win: Window | None = next_window(index, next_out, settled, eof, cuts, chunk, overlap, fade)
+            if win is None:
+                if eof:
+                    break
+                try:
+                    frame, stamp = next(it)
+                except StopIteration:
+                    eof = True
+                    last = detector.finish() if detector is not None else None
+                    if last is not None:
+                        cuts.append(last)
+                    continue
+                if shape is None:
+                    shape = frame.shape
+                elif frame.shape != shape:
+                    raise InputError(
+                        f"{source.path}: frame {source.start + decoded} is {frame.shape[1]}x"
+                        f"{frame.shape[0]}, the first was {shape[1]}x{shape[0]}"
+                    )
+                cut = detector.push(frame) if detector is not None else None
+                if cut is not None:
+                    cuts.append(cut)
+                frames.append(frame)
+                pts.append(int(stamp))
+                decoded += 1
                 continue
-            if shape is None:
-                shape = frame.shape
-            elif frame.shape != shape:
-                raise InputError(
-                    f"{source.path}: frame {source.start + decoded} is {frame.shape[1]}x"
-                    f"{frame.shape[0]}, the first was {shape[1]}x{shape[0]}"
-                )
-            cut = detector.push(frame) if detector is not None else None
-            if cut is not None:
-                cuts.append(cut)
-            frames.append(frame)
-            pts.append(int(stamp))
-            decoded += 1
-            continue
 
-        saved = partial.load(win.index, win.core_start, win.core_stop) if partial is not None else None
-        if saved is not None:
-            core, new_tail = saved
-            report.resumed_chunks += 1
-        else:
-            began = time.monotonic()
-            x = _to_tensor(frames[win.start - base : win.stop - base], noise_map)
-            y, tile = restore_window(
-                net,
-                x,
-                rules=rules,
-                device=dev,
-                dtype=dtype,
-                tile=tile,
-                tile_overlap=tile_overlap,
-                keep=win.keep,
-                on_retry=on_retry,
-            )
-            del x
-            out = _to_frames(y, frames[0].dtype)
-            del y
-            n_core = win.core_stop - win.core_start
-            core, new_tail = _crossfade(tail, out[:n_core]), out[n_core:]
-            if partial is not None:
-                partial.save(win.index, win.core_start, win.core_stop, core, new_tail)
-            computed_frames += n_core
-            compute_time += time.monotonic() - began
-        sink.write(core, pts[win.core_start - base : win.core_stop - base])
-        report.frames += len(core)
-        report.chunks += 1
-        tail = new_tail
-        next_out = win.core_stop
-        index += 1
-        drop = max(0, next_out - overlap - base)
-        if drop:
-            del frames[:drop], pts[:drop]
-            base += drop
-        report.tile = tile if report.tile is not None or tile is not None else None
-        if progress is not None:
-            elapsed = time.monotonic() - t0
-            progress(
-                Progress(
-                    report.frames,
-                    source.total,
-                    computed_frames / compute_time if compute_time else 0.0,
-                    elapsed,
-                    index,
+            saved = partial.load(win.index, win.core_start, win.core_stop) if partial is not None else None
+            if saved is not None:
+                core, new_tail = saved
+                report.resumed_chunks += 1
+            else:
+                began = time.monotonic()
+                x = _to_tensor(frames[win.start - base : win.stop - base], noise_map)
+                y, tile = restore_window(
+                    net,
+                    x,
+                    rules=rules,
+                    device=dev,
+                    dtype=dtype,
+                    tile=tile,
+                    tile_overlap=tile_overlap,
+                    keep=win.keep,
+                    on_retry=on_retry,
                 )
-            )
+                del x
+                out = _to_frames(y, frames[0].dtype)
+                del y
+                n_core = win.core_stop - win.core_start
+                core, new_tail = _crossfade(tail, out[:n_core]), out[n_core:]
+                if partial is not None:
+                    partial.save(win.index, win.core_start, win.core_stop, core, new_tail)
+                computed_frames += n_core
+                compute_time += time.monotonic() - began
+            sink.write(core, pts[win.core_start - base : win.core_stop - base])
+            report.frames += len(core)
+            report.chunks += 1
+            tail = new_tail
+            next_out = win.core_stop
+            index += 1
+            drop = max(0, next_out - overlap - base)
+            if drop:
+                del frames[:drop], pts[:drop]
+                base += drop
+            report.tile = tile
+            if progress is not None:
+                elapsed = time.monotonic() - t0
+                progress(
+                    Progress(
+                        report.frames,
+                        source.total,
+                        computed_frames / compute_time if compute_time else 0.0,
+                        elapsed,
+                        index,
+                    )
+                )
+    finally:
+        it.close()
     if decoded == 0:
         raise InputError(f"{source.path}: no frames to restore")
     if report.frames != decoded:

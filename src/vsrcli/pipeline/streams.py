@@ -76,6 +76,68 @@ class FrameSource:
         return out
 
 
+class Prefetch:
+    """Run an iterator in a background thread, ``size`` items ahead, so decoding overlaps the network.
+
+    Errors in the thread are re-raised in the consumer; :meth:`close` (also on Ctrl-C in the consumer) stops
+    the thread at its next item.
+    """
+
+    _END = object()
+
+    def __init__(self, iterable: Iterator[Any], size: int) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, size))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._work, args=(iterable,), name="vsrcli-decode", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, iterable: Iterator[Any]) -> None:
+        try:
+            for item in iterable:
+                if not self._put(item):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._error = exc
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+            self._put(self._END)
+
+    def __iter__(self) -> Prefetch:
+        return self
+
+    def __next__(self) -> Any:
+        item = self._queue.get()
+        if item is self._END:
+            self._stop.set()
+            if self._error is not None:
+                raise self._error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
 def _check_range(start: int | None, end: int | None) -> tuple[int, int | None]:
     from vsrcli.errors import UsageError
 
