@@ -191,3 +191,21 @@ def test_range_and_tiles_from_the_command_line(tmp_path, clip_dir, standin):
     frames = read_folder(out)
     assert frames.shape == (5, 48, 64, 3)
     assert np.all(frames >= 0)
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path, clip_dir, standin, monkeypatch, capsys):
+    import os
+    import signal
+
+    from vsrcli.pipeline import restore
+
+    real = restore.restore_window
+
+    def terminate(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(restore, "restore_window", terminate)
+    assert run(["upscale", str(clip_dir), "-o", str(tmp_path / "out"), "--model", "standin-2"]) == 130
+    assert names(tmp_path) == ["in"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -504,3 +504,17 @@ def test_unknown_output_codec_is_an_output_error(tmp_path, videos):
     with pytest.raises(OutputError, match="codec"):
         restore_video(src, tmp_path / "out.mkv", model=DecayNet(), codec="no-such-codec")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
+
+
+def test_frames_too_large_for_memory_are_tiled_automatically(tmp_path, clip, monkeypatch):
+    from vsrcli.pipeline import tiling
+
+    folder, frames = clip
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 1 << 20)
+    net = DecayNet(scale=2, decay=0.5, min_size=8)
+    report = restore_video(folder, tmp_path / "out", model=net, chunk=8, overlap=2, scene_detect=False)
+    assert report.tile is not None and report.tile < 32
+    assert max(s[-1] for s in net.seen) <= report.tile
+    whole = restore_video(folder, tmp_path / "whole", model=net, chunk=8, overlap=2, tile=0, scene_detect=False)
+    assert whole.tile is None
+    assert np.abs(read_folder(tmp_path / "out").astype(int) - read_folder(tmp_path / "whole")).max() <= 1

@@ -58,7 +58,7 @@ def _common(
         )
     from vsrcli.pipeline import restore_video
 
-    with _progress_reporter(quiet) as progress:
+    with _terminate_as_interrupt(), _progress_reporter(quiet) as progress:
         report = restore_video(
             input, output, model=model, weights=weights, task=task, device=device, precision=precision,
             chunk=chunk, overlap=overlap, tile=tile, tile_overlap=tile_overlap, start=start, end=end,
@@ -78,6 +78,28 @@ def _common(
         f"{len(report.scene_cuts)} scene cut(s), {report.fps:.2f} fps on {report.device}, "
         f"{report.elapsed_s:.1f} s)"
     )
+
+
+class _terminate_as_interrupt:
+    """SIGTERM (a job scheduler, `kill`) cleans up like Ctrl-C: temporary output removed, exit code 130."""
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._raise)
+
+    @staticmethod
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
 
 
 def _default_model(task: str) -> str | None:

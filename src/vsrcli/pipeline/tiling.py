@@ -47,8 +47,8 @@ class SizeRules:
         return math.ceil(size / self.size_multiple) * self.size_multiple
 
     def smallest_tile(self) -> int:
-        """Tiles below this are pointless: padding would dominate (and flows need context)."""
-        return self.padded(max(self.min_size, 64))
+        """Tiles below this are pointless: padding would dominate (the network's minimum, at least 16)."""
+        return self.padded(max(self.min_size, 16))
 
 
 def pad_spatial(x: torch.Tensor, height: int, width: int, mode: str = "replicate") -> torch.Tensor:
