@@ -31,6 +31,7 @@ def videos():
 def tiny_x4(tmp_path: Path) -> Path:
     """A tiny random BasicVSR++ x4 checkpoint (mid 8, 1 block)."""
     arch = pytest.importorskip("vsrcli.models.arch", reason="networks not present")
+    pytest.importorskip("vsrcli.models.api", reason="load_model not present")
     torch.manual_seed(0)
     path = tmp_path / "tiny_x4.pth"
     torch.save(arch.build_network("basicvsrpp", mid_channels=8, num_blocks=1).state_dict(), path)
