@@ -2,7 +2,8 @@
 
 Runs ``restore_video`` on a real low-resolution clip once as one window (the reference) and then in chunks of
 ``--chunk`` frames with each overlap, and reports the PSNR between chunked and whole-clip outputs (RGB, 0-255,
-over all frames, and the worst frame), next to the whole-clip output's PSNR against the ground truth.
+over all frames, and the worst frame), next to the whole-clip output's PSNR against the ground truth and the
+PSNR of frames restored one by one (no temporal context at all), which says how much the network uses time.
 
     PYTHONPATH=src python benchmarks/chunk_seams.py --clip ../shared/data/Vid4_calendar/BIx4 \
         --gt ../shared/data/Vid4_calendar/GT --chunk 10 --overlaps 0,2,4,6,8,10
@@ -83,6 +84,12 @@ def main() -> None:
         if gt is not None:
             results["whole_vs_gt_psnr"] = round(psnr(whole, gt), 2)
             print(f"whole clip vs ground truth: {results['whole_vs_gt_psnr']:.2f} dB", flush=True)
+        t0 = time.monotonic()
+        restore_video(src, Path(tmp) / "alone", chunk=1, overlap=0, **common)
+        alone = read_folder(Path(tmp) / "alone")
+        results["no_context_vs_whole_psnr"] = round(psnr(alone, whole), 2)
+        alone_db = results["no_context_vs_whole_psnr"]
+        print(f"frames restored alone (no temporal context) vs whole clip: {alone_db:.2f} dB", flush=True)
         rows = []
         for overlap in (int(v) for v in args.overlaps.split(",")):
             out = Path(tmp) / f"o{overlap}"

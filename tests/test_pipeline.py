@@ -515,6 +515,19 @@ def test_frames_too_large_for_memory_are_tiled_automatically(tmp_path, clip, mon
     report = restore_video(folder, tmp_path / "out", model=net, chunk=8, overlap=2, scene_detect=False)
     assert report.tile is not None and report.tile < 32
     assert max(s[-1] for s in net.seen) <= report.tile
-    whole = restore_video(folder, tmp_path / "whole", model=net, chunk=8, overlap=2, tile=0, scene_detect=False)
+    whole = restore_video(
+        folder, tmp_path / "whole", model=net, chunk=8, overlap=2, tile=0, scene_detect=False
+    )
     assert whole.tile is None
     assert np.abs(read_folder(tmp_path / "out").astype(int) - read_folder(tmp_path / "whole")).max() <= 1
+
+
+def test_real_iconvsr_gets_enough_frames_and_size(tmp_path):
+    arch = pytest.importorskip("vsrcli.models.arch", reason="networks not present")
+    torch.set_num_threads(1)
+    net = arch.build_network("iconvsr", mid_channels=8, num_blocks=1)
+    assert net.min_frames == 5
+    folder = write_folder(tmp_path / "in", moving_clip(3, 40, 36))  # 3 frames, 40x36: below both minimums
+    report = restore_video(folder, tmp_path / "out", model=net, tile=0)
+    assert read_folder(tmp_path / "out").shape == (3, 160, 144, 3)
+    assert report.frames == 3
