@@ -531,3 +531,14 @@ def test_real_iconvsr_gets_enough_frames_and_size(tmp_path):
     report = restore_video(folder, tmp_path / "out", model=net, tile=0)
     assert read_folder(tmp_path / "out").shape == (3, 160, 144, 3)
     assert report.frames == 3
+
+
+def test_resume_that_fails_before_any_chunk_leaves_nothing(tmp_path, clip):
+    folder, _ = clip
+    with pytest.raises(UsageError):
+        restore_video(folder, tmp_path / "out", model=DecayNet(scale=1), resume=True)  # wrong task for x1
+    broken = DecayNet(scale=2)
+    broken.forward = lambda x: (_ for _ in ()).throw(ValueError("broken network"))
+    with pytest.raises(ValueError, match="broken"):
+        restore_video(folder, tmp_path / "out", model=broken, resume=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]

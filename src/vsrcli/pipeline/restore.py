@@ -235,6 +235,23 @@ def restore_video(
         tile_now = tile or None
     report.tile = tile_now
 
+    if folder_out:
+        names = [p.name for p in source.files[source.start : source.end]] if source.kind == "folder" else None
+        sink: Any = FolderSink(out_path, names)
+    else:
+        if source.kind == "folder":
+            report.warnings.append(f"frame folder input: output frame rate set to {source.fps} fps")
+        sink = VideoSink(
+            out_path,
+            source,
+            report.output_size[0],
+            report.output_size[1],
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            pix_fmt=pix_fmt,
+        )
+
     partial: Partial | None = None
     if resume:
         settings = {
@@ -253,26 +270,13 @@ def restore_video(
             "scene_detect": scene_detect,
         }
         partial = Partial(out_path, input_identity(src_path), settings)
-        partial.open()
+        try:
+            partial.open()
+        except BaseException:
+            sink.abort()
+            raise
         if partial.discarded:
             report.warnings.append("an unrelated partial run was found and discarded")
-
-    if folder_out:
-        names = [p.name for p in source.files[source.start : source.end]] if source.kind == "folder" else None
-        sink: Any = FolderSink(out_path, names)
-    else:
-        if source.kind == "folder":
-            report.warnings.append(f"frame folder input: output frame rate set to {source.fps} fps")
-        sink = VideoSink(
-            out_path,
-            source,
-            report.output_size[0],
-            report.output_size[1],
-            codec=codec,
-            crf=crf,
-            preset=preset,
-            pix_fmt=pix_fmt,
-        )
 
     def retry(new_tile: int) -> None:
         report.warnings.append(f"out of memory: retried with {new_tile}-pixel tiles")
@@ -304,6 +308,8 @@ def restore_video(
         sink.commit()
     except BaseException:
         sink.abort()
+        if partial is not None and not partial.segments:
+            partial.remove()  # nothing finished: nothing worth keeping
         raise
     if partial is not None:
         partial.remove()
