@@ -116,6 +116,10 @@ class BasicVSRPlusPlusNet(nn.Module):
         self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
         self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
 
+    def _cpu_cache_active(self, lqs: torch.Tensor) -> bool:
+        """The official rule: park features on the CPU for CUDA inputs longer than ``cpu_cache_length``."""
+        return lqs.is_cuda and lqs.shape[1] > self.cpu_cache_length
+
     def _propagate(
         self,
         feats: dict[str, list[torch.Tensor]],
@@ -169,7 +173,7 @@ class BasicVSRPlusPlusNet(nn.Module):
             raise ValueError(f"frame size {h}x{w} must be a multiple of {self.size_multiple} (pad it first)")
         images = lqs[:, :, :3]
         device = lqs.device
-        cache = lqs.is_cuda and t > self.cpu_cache_length
+        cache = self._cpu_cache_active(lqs)
 
         if self.is_low_res_input:
             flow_frames = images

@@ -36,19 +36,31 @@ def modulated_deform_conv2d(
             f"modulated_deform_conv2d: offset/mask have {offset.shape[1]}/{mask.shape[1]} channels, "
             f"expected {2 * deform_groups * kh * kw}/{deform_groups * kh * kw} for {deform_groups} groups"
         )
-    if not autocast_enabled(x):
-        # Outside autocast every operand must share x's dtype (a half model with float32 offsets).
-        offset = offset.to(x.dtype)
-        mask = mask.to(x.dtype)
+    dtype = x.dtype
+    if autocast_enabled(x) or (x.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)):
+        # As torchvision's own CUDA autocast rule: compute in float32, return x's dtype. Its CPU kernel has
+        # no half-precision version and no autocast rule at all, so this path covers CPU too.
+        with autocast_off(x):
+            out = torchvision.ops.deform_conv2d(
+                x.float(),
+                offset.float(),
+                weight.float(),
+                None if bias is None else bias.float(),
+                stride=(stride, stride),
+                padding=(padding, padding),
+                dilation=(dilation, dilation),
+                mask=mask.float(),
+            )
+        return out.to(dtype)
     return torchvision.ops.deform_conv2d(
         x,
-        offset,
+        offset.to(dtype),
         weight,
         bias,
         stride=(stride, stride),
         padding=(padding, padding),
         dilation=(dilation, dilation),
-        mask=mask,
+        mask=mask.to(dtype),
     )
 
 
