@@ -278,7 +278,8 @@ def test_resume_discards_a_partial_run_with_other_settings(tmp_path, clip):
     folder, _ = clip
 
     def stop(p):
-        raise KeyboardInterrupt
+        if p.done:
+            raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         restore_video(folder, tmp_path / "out", model=DecayNet(), chunk=5, resume=True, progress=stop)

@@ -350,6 +350,8 @@ def _run(
     shape: tuple[int, ...] | None = None
     computed_frames = 0
     compute_time = 0.0
+    if progress is not None:
+        progress(Progress(0, source.total, 0.0, time.monotonic() - t0, 0))
     it = Prefetch(source.frames(), chunk + 2 * overlap)
     try:
         eof = False
