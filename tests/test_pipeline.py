@@ -566,3 +566,11 @@ def test_real_sample_videos_keep_frames_and_timestamps(tmp_path, shared_data, vi
 
 def digest_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_package_level_api_is_restore_video(tmp_path, clip):
+    import vsrcli
+
+    folder, _ = clip
+    report = vsrcli.restore_video(folder, tmp_path / "out", model=DecayNet(decay=0.0), scene_detect=False)
+    assert report.frames == 23 and report.output == tmp_path / "out"
