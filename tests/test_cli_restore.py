@@ -78,15 +78,15 @@ def test_help_lists_the_commands_and_common_options(capsys):
 def test_upscale_a_video_with_a_tiny_basicvsrpp(tmp_path, tiny_x4, videos, capsys):
     from vsrcli.io.video import probe
 
-    frames = videos.moving_pattern(4, 40, 48, seed=1)  # below the x4 minimum of 64: padded, cropped back
+    frames = videos.moving_pattern(3, 40, 48, seed=1)  # below the x4 minimum of 64: padded, cropped back
     src = videos.make_video(tmp_path / "in.mp4", frames, codec="libx264", audio="aac")
     before = digest(src)
     assert run(["upscale", str(src), "--model", str(tiny_x4), "--chunk", "2", "--overlap", "1"]) == 0
     out = tmp_path / "in.upscaled.mp4"
     info = probe(out)
-    assert (info.width, info.height, info.num_frames, info.audio_streams) == (192, 160, 4, 1)
+    assert (info.width, info.height, info.num_frames, info.audio_streams) == (192, 160, 3, 1)
     captured = capsys.readouterr()
-    assert f"wrote {out}" in captured.out and "4 frames" in captured.out
+    assert f"wrote {out}" in captured.out and "3 frames" in captured.out
     assert "frames" in captured.err  # log-friendly progress lines when not on a terminal
     assert digest(src) == before
     assert names(tmp_path) == ["in.mp4", "in.upscaled.mp4", "tiny_x4.pth"]

@@ -513,12 +513,11 @@ def test_frames_too_large_for_memory_are_tiled_automatically(tmp_path, clip, mon
     folder, frames = clip
     monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 1 << 20)
     net = DecayNet(scale=2, decay=0.5, min_size=8)
-    report = restore_video(folder, tmp_path / "out", model=net, chunk=8, overlap=2, scene_detect=False)
+    options = dict(model=net, chunk=4, overlap=1, end=6, scene_detect=False)
+    report = restore_video(folder, tmp_path / "out", **options)
     assert report.tile is not None and report.tile < 32
     assert max(s[-1] for s in net.seen) <= report.tile
-    whole = restore_video(
-        folder, tmp_path / "whole", model=net, chunk=8, overlap=2, tile=0, scene_detect=False
-    )
+    whole = restore_video(folder, tmp_path / "whole", tile=0, **options)
     assert whole.tile is None
     assert np.abs(read_folder(tmp_path / "out").astype(int) - read_folder(tmp_path / "whole")).max() <= 1
 
