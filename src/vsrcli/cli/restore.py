@@ -1,9 +1,228 @@
-"""`vsrcli restore` commands (filled in by its issue)."""
+"""``vsrcli upscale | denoise | deblur | decompress``: the restore commands, all thin over ``restore_video``.
+
+Torch, av and the pipeline are imported inside the commands so ``vsrcli --help`` stays light.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from vsrcli.errors import UsageError
+
+DEFAULT_CHUNK = 40  # keep in step with vsrcli.pipeline.chunking (not imported here: it pulls numpy)
+DEFAULT_OVERLAP = 10
+DEFAULT_TILE_OVERLAP = 16
+
+_HELP = {
+    "upscale": "Upscale a video (x4) with a BasicVSR, IconVSR, BasicVSR++ or RealBasicVSR model.",
+    "denoise": "Remove noise from a video with a restoration model.",
+    "deblur": "Remove blur from a video with a restoration model.",
+    "decompress": "Remove compression artefacts from a video with a restoration model.",
+}
+
+
+def _common(
+    task: str,
+    input: Path,
+    output: Path | None,
+    model: str | None,
+    weights: Path | None,
+    device: str,
+    precision: str,
+    chunk: int,
+    overlap: int,
+    tile: int | None,
+    tile_overlap: int,
+    start: int | None,
+    end: int | None,
+    codec: str | None,
+    crf: int | None,
+    preset: str | None,
+    pix_fmt: str | None,
+    overwrite: bool,
+    quiet: bool,
+    resume: bool,
+    sigma: str | None = None,
+) -> None:
+    """Run one restore command: validate, show progress, print the result."""
+    if model is None:
+        model = _default_model(task)
+    if model is None:
+        raise UsageError(
+            f"`vsrcli {task}` needs --model NAME|PATH: no default weights are shipped yet",
+            hint="see `vsrcli models list`",
+        )
+    from vsrcli.pipeline import restore_video
+
+    with _terminate_as_interrupt(), _progress_reporter(quiet) as progress:
+        report = restore_video(
+            input, output, model=model, weights=weights, task=task, device=device, precision=precision,
+            chunk=chunk, overlap=overlap, tile=tile, tile_overlap=tile_overlap, start=start, end=end,
+            codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, resume=resume,
+            progress=progress, sigma=sigma,
+        )  # fmt: skip
+    for warning in report.warnings:
+        typer.echo(f"vsrcli: warning: {warning}", err=True)
+    if quiet:
+        return
+    if report.sigma_estimated and report.sigma is not None:
+        typer.echo(f"estimated noise sigma: {report.sigma:.2f} (0-255 scale)")
+    w, h = report.output_size
+    resumed = f", {report.resumed_chunks} chunk(s) resumed" if report.resumed_chunks else ""
+    typer.echo(
+        f"wrote {report.output} ({report.frames} frames, {w}x{h}, {report.chunks} chunk(s){resumed}, "
+        f"{len(report.scene_cuts)} scene cut(s), {report.fps:.2f} fps on {report.device}, "
+        f"{report.elapsed_s:.1f} s)"
+    )
+
+
+class _terminate_as_interrupt:
+    """SIGTERM (a job scheduler, `kill`) cleans up like Ctrl-C: temporary output removed, exit code 130."""
+
+    def __enter__(self) -> None:
+        import signal
+        import threading
+
+        self._old: Any = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGTERM, self._raise)
+
+    @staticmethod
+    def _raise(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
+
+
+def _default_model(task: str) -> str | None:
+    """The zoo's default for this command, once shipped weights exist."""
+    try:
+        from vsrcli.models.zoo import default_for
+    except ImportError:  # pragma: no cover - before the zoo exists
+        return None
+    entry = default_for(task)
+    return None if entry is None else entry.name
+
+
+class _progress_reporter:
+    """A rich bar on a terminal; one plain line per chunk on a pipe or log; nothing with --quiet."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task_id: Any = None
+
+    def __enter__(self) -> Any:
+        if self.quiet:
+            return None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(
+                TextColumn("[bold]restoring"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("frames  {task.fields[fps]:.2f} fps"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.__enter__()
+            self.task_id = self.bar.add_task("restore", total=None, fps=0.0)
+            return self._bar_update
+        return self._log_update
+
+    def _bar_update(self, p: Any) -> None:
+        self.bar.update(self.task_id, completed=p.done, total=p.total, fps=p.fps)
+
+    @staticmethod
+    def _log_update(p: Any) -> None:
+        total = f"/{p.total}" if p.total else ""
+        print(
+            f"vsrcli: {p.done}{total} frames, {p.fps:.2f} fps, {p.elapsed_s:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the application."""
+    """Add upscale, denoise, deblur and decompress to the application."""
+
+    for task in ("upscale", "denoise", "deblur", "decompress"):
+        app.command(task, help=_HELP[task])(_make_command(task))
+
+
+def _make_command(task: str) -> Any:
+    """One typer command per task; denoise adds --sigma."""
+
+    def command(
+        input: Path = typer.Argument(..., help="Video file or folder of frames.", show_default=False),
+        output: Path | None = typer.Option(
+            None, "-o", "--output", help="Video file, or a folder for PNG frames. Default: beside the input."
+        ),
+        model: str | None = typer.Option(None, "--model", "-m", help="Zoo name or checkpoint path."),
+        weights: Path | None = typer.Option(None, "--weights", help="Weights file for a zoo model."),
+        sigma: str = typer.Option(
+            "auto",
+            "--sigma",
+            help="Noise std on the 0-255 scale, or auto to estimate it.",
+            hidden=task != "denoise",
+        ),
+        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+        precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
+        chunk: int = typer.Option(DEFAULT_CHUNK, "--chunk", min=1, help="Frames kept per network call."),
+        overlap: int = typer.Option(
+            DEFAULT_OVERLAP, "--overlap", min=0, help="Context frames on each side of a chunk."
+        ),
+        tile: int | None = typer.Option(
+            None, "--tile", min=0, help="Tile side in input pixels (default: from free memory; 0: no tiles)."
+        ),
+        tile_overlap: int = typer.Option(DEFAULT_TILE_OVERLAP, "--tile-overlap", min=0, help="Tile overlap."),
+        start: int | None = typer.Option(None, "--start", min=0, help="First frame (0-based)."),
+        end: int | None = typer.Option(None, "--end", min=1, help="Stop before this frame."),
+        codec: str | None = typer.Option(
+            None, "--codec", help="Video encoder (e.g. libx264, libx265, ffv1)."
+        ),
+        crf: int | None = typer.Option(None, "--crf", help="Constant rate factor of the encoder."),
+        preset: str | None = typer.Option(None, "--preset", help="Encoder preset."),
+        pix_fmt: str | None = typer.Option(
+            None, "--pix-fmt", help="Output pixel format (default: as the input)."
+        ),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
+        resume: bool = typer.Option(
+            False,
+            "--resume",
+            help="Keep finished chunks in OUT.vsrcli-partial/ and continue an interrupted run.",
+        ),
+    ) -> None:
+        _common(
+            task, input, output, model, weights, device, precision, chunk, overlap, tile, tile_overlap, start,
+            end, codec, crf, preset, pix_fmt, overwrite, quiet, resume, sigma if task == "denoise" else None,
+        )  # fmt: skip
+
+    command.__doc__ = _HELP[task]
+    command.__name__ = task
+    return command

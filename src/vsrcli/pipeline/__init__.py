@@ -1,0 +1,7 @@
+"""The streaming restoration pipeline: ``restore_video`` and what it reports."""
+
+from __future__ import annotations
+
+from vsrcli.pipeline.restore import Progress, ProgressCallback, RestoreReport, restore_video
+
+__all__ = ["Progress", "ProgressCallback", "RestoreReport", "restore_video"]

@@ -1,0 +1,444 @@
+"""``restore_video``: stream a clip through a recurrent network in overlapping chunks and tiles.
+
+Decode -> scene-cut detection -> windows (chunk + overlap, never across a cut) -> pad/tile/run -> crop,
+cross-fade -> encode under a temporary name -> check the frame count -> rename. Nothing here prints;
+progress goes to a callback and the result is a :class:`RestoreReport`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vsrcli.errors import InputError, OutputError, UsageError
+from vsrcli.pipeline.chunking import (
+    DEFAULT_CHUNK,
+    DEFAULT_OVERLAP,
+    SceneCutDetector,
+    Window,
+    fade_weights,
+    next_window,
+)
+from vsrcli.pipeline.device import resolve_device, resolve_precision
+from vsrcli.pipeline.noise import estimate_sigma
+from vsrcli.pipeline.resume import Partial, input_identity, model_fingerprint
+from vsrcli.pipeline.streams import (
+    FolderSink,
+    FrameSource,
+    Prefetch,
+    VideoSink,
+    check_output,
+    default_output,
+    is_folder_output,
+    open_source,
+)
+from vsrcli.pipeline.tiling import DEFAULT_TILE_OVERLAP, SizeRules, auto_tile, restore_window
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+TASKS = ("upscale", "denoise", "deblur", "decompress")
+NOISE_FRAMES = 8
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a run stands: frames written so far, the total if known, and the processing speed."""
+
+    done: int
+    total: int | None
+    fps: float
+    elapsed_s: float
+    chunk: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass
+class RestoreReport:
+    """What a run did, for the CLI to print and for scripts to check."""
+
+    input: Path
+    output: Path
+    task: str
+    model: str
+    frames: int
+    input_size: tuple[int, int]
+    output_size: tuple[int, int]
+    device: str
+    precision: str
+    chunks: int = 0
+    resumed_chunks: int = 0
+    scene_cuts: list[int] = field(default_factory=list)
+    tile: int | None = None
+    sigma: float | None = None
+    sigma_estimated: bool = False
+    elapsed_s: float = 0.0
+    fps: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+
+def _load(
+    model: Any, weights: str | Path | None, device: torch.device, download: bool
+) -> tuple[nn.Module, str]:
+    """An nn.Module as given, or a zoo name / checkpoint path through ``load_model``."""
+    if isinstance(model, (str, Path)):
+        from vsrcli.models.api import load_model
+
+        return load_model(str(model), weights=weights, device=str(device), download=download), str(model)
+    if model is None:
+        raise UsageError("no model given", hint="pass --model NAME|PATH")
+    return model, type(model).__name__
+
+
+def _to_tensor(frames: list[np.ndarray], noise_level: float | None) -> torch.Tensor:
+    """(T, H, W, 3) uint8/uint16 -> (1, T, C, H, W) float32 in [0, 1], plus a noise-map channel if asked."""
+    import torch
+
+    array = np.stack(frames)
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    x = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(scale)
+    if noise_level is not None:
+        x = torch.cat([x, torch.full_like(x[:, :1], noise_level)], dim=1)
+    return x.unsqueeze(0)
+
+
+def _to_frames(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """(K, 3, H, W) float -> (K, H, W, 3) integers, clamped and rounded (as the official tensor2img)."""
+    peak = 65535.0 if dtype == np.uint16 else 255.0
+    out = y.clamp_(0, 1).mul_(peak).round_().permute(0, 2, 3, 1).numpy()
+    return np.ascontiguousarray(out.astype(dtype))
+
+
+def _crossfade(prev_tail: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """Blend the previous window's outputs into the first frames of this core (new weight rising)."""
+    f = len(prev_tail)
+    if f == 0:
+        return core
+    w = fade_weights(f)[:, None, None, None]
+    peak = np.iinfo(core.dtype).max
+    mixed = w * core[:f].astype(np.float32) + (1.0 - w) * prev_tail.astype(np.float32)
+    core = core.copy()
+    core[:f] = np.clip(np.rint(mixed), 0, peak).astype(core.dtype)
+    return core
+
+
+def _resolve_sigma(
+    sigma: float | str | None, conditioned: bool, source: FrameSource, report_warnings: list[str]
+) -> tuple[float | None, bool]:
+    """The noise level to feed (0-255 scale) and whether it was estimated."""
+    if not conditioned:
+        if sigma not in (None, "auto"):
+            report_warnings.append("this model is blind (estimates the noise itself); --sigma was ignored")
+        return None, False
+    if sigma is None or sigma == "auto":
+        return estimate_sigma(source.head(NOISE_FRAMES)), True
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError) as exc:
+        raise UsageError(f"--sigma {sigma}: expected auto or a number on the 0-255 scale") from exc
+    if not 0 <= value <= 255:
+        raise UsageError(f"--sigma {sigma}: expected a value between 0 and 255")
+    return value, False
+
+
+def restore_video(
+    input: str | Path,
+    output: str | Path | None = None,
+    *,
+    model: Any,
+    weights: str | Path | None = None,
+    task: str = "upscale",
+    device: str = "auto",
+    precision: str = "auto",
+    chunk: int = DEFAULT_CHUNK,
+    overlap: int = DEFAULT_OVERLAP,
+    fade: int = 0,
+    tile: int | None = None,
+    tile_overlap: int = DEFAULT_TILE_OVERLAP,
+    start: int | None = None,
+    end: int | None = None,
+    codec: str | None = None,
+    crf: int | None = None,
+    preset: str | None = None,
+    pix_fmt: str | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+    progress: ProgressCallback | None = None,
+    sigma: float | str | None = None,
+    scene_detect: bool = True,
+    download: bool = False,
+) -> RestoreReport:
+    """Restore ``input`` (video file or folder of frames) into ``output`` (video file, or PNG folder).
+
+    ``model`` is an nn.Module following the network contract, or a zoo name / checkpoint path. ``tile`` is the
+    tile side in input pixels: None picks one from free memory, 0 never tiles. ``start``/``end`` select frames
+    [start, end). ``fade`` cross-fades that many frames at each chunk seam (0: overlaps are only context).
+    With ``resume`` finished chunks are kept in ``OUTPUT.vsrcli-partial/`` so an interrupted run can continue.
+    Zoo weights are not downloaded unless ``download`` (a missing file is a WeightsNotFoundError saying how to
+    get it).
+    """
+    t0 = time.monotonic()
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if chunk < 1 or overlap < 0 or fade < 0 or fade > overlap:
+        raise UsageError(f"--chunk {chunk} --overlap {overlap}: need chunk >= 1 and 0 <= fade <= overlap")
+    if tile is not None and tile < 0 or tile_overlap < 0:
+        raise UsageError("--tile and --tile-overlap must not be negative")
+
+    src_path = Path(input)
+    source = open_source(src_path, start, end)
+    out_path = Path(output) if output is not None else default_output(src_path, task)
+    folder_out = source.kind == "folder" if output is None else is_folder_output(out_path)
+    check_output(out_path, src_path, overwrite)
+
+    dev = resolve_device(device)
+    dtype = resolve_precision(precision, dev)
+    net, model_name = _load(model, weights, dev, download)
+    net = net.eval()
+    first_param = next(net.parameters(), None)
+    if first_param is not None and first_param.device != dev:
+        net = net.to(dev)
+    rules = SizeRules.of(net)
+    if task == "upscale" and rules.scale == 1:
+        raise UsageError(f"model {model_name} restores at the same size; use denoise, deblur or decompress")
+    if task != "upscale" and rules.scale != 1:
+        raise UsageError(f"model {model_name} upscales x{rules.scale}; use `vsrcli upscale`")
+
+    report = RestoreReport(
+        input=src_path,
+        output=out_path,
+        task=task,
+        model=model_name,
+        frames=0,
+        input_size=(source.width, source.height),
+        output_size=(source.width * rules.scale, source.height * rules.scale),
+        device=str(dev),
+        precision=str(dtype).replace("torch.", ""),
+    )
+    conditioned = int(getattr(net, "extra_in_channels", 0)) == 1
+    level, estimated = _resolve_sigma(sigma, conditioned, source, report.warnings)
+    report.sigma, report.sigma_estimated = level, estimated
+    noise_map = None if level is None else level / 255.0
+
+    window_frames = chunk + 2 * overlap
+    if tile is None:
+        tile_now = auto_tile(net, rules, window_frames, source.height, source.width, dev, dtype)
+    else:
+        tile_now = tile or None
+    report.tile = tile_now
+
+    if folder_out:
+        names = [p.name for p in source.files[source.start : source.end]] if source.kind == "folder" else None
+        sink: Any = FolderSink(out_path, names)
+    else:
+        if source.kind == "folder":
+            report.warnings.append(f"frame folder input: output frame rate set to {source.fps} fps")
+        sink = VideoSink(
+            out_path,
+            source,
+            report.output_size[0],
+            report.output_size[1],
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            pix_fmt=pix_fmt,
+        )
+
+    partial: Partial | None = None
+    if resume:
+        settings = {
+            "model": model_fingerprint(net),
+            "task": task,
+            "chunk": chunk,
+            "overlap": overlap,
+            "fade": fade,
+            "tile": tile,
+            "tile_overlap": tile_overlap,
+            "start": source.start,
+            "end": source.end,
+            "precision": report.precision,
+            "device": dev.type,
+            "sigma": level,
+            "scene_detect": scene_detect,
+        }
+        partial = Partial(out_path, input_identity(src_path), settings)
+        try:
+            partial.open()
+        except BaseException:
+            sink.abort()
+            raise
+        if partial.discarded:
+            report.warnings.append("an unrelated partial run was found and discarded")
+
+    def retry(new_tile: int) -> None:
+        report.warnings.append(f"out of memory: retried with {new_tile}-pixel tiles")
+
+    try:
+        _run(
+            source,
+            sink,
+            net,
+            rules,
+            dev,
+            dtype,
+            chunk,
+            overlap,
+            fade,
+            tile_now,
+            tile_overlap,
+            noise_map,
+            scene_detect,
+            partial,
+            progress,
+            report,
+            retry,
+            t0,
+        )
+        if sink.count != report.frames:
+            raise OutputError(f"internal error: wrote {sink.count} frames for {report.frames} input frames")
+        report.warnings.extend(w for w in sink.warnings if w not in report.warnings)
+        sink.commit()
+    except BaseException:
+        sink.abort()
+        if partial is not None and not partial.segments:
+            partial.remove()  # nothing finished: nothing worth keeping
+        raise
+    if partial is not None:
+        partial.remove()
+    report.elapsed_s = time.monotonic() - t0
+    return report
+
+
+def _run(
+    source: FrameSource,
+    sink: Any,
+    net: nn.Module,
+    rules: SizeRules,
+    dev: torch.device,
+    dtype: torch.dtype,
+    chunk: int,
+    overlap: int,
+    fade: int,
+    tile: int | None,
+    tile_overlap: int,
+    noise_map: float | None,
+    scene_detect: bool,
+    partial: Partial | None,
+    progress: ProgressCallback | None,
+    report: RestoreReport,
+    on_retry: Callable[[int], None],
+    t0: float,
+) -> None:
+    """The streaming loop: decode until the next window is decidable, restore it, write its core."""
+    detector = SceneCutDetector() if scene_detect else None
+    frames: list[np.ndarray] = []  # decoded frames from index `base`
+    pts: list[int] = []
+    base = 0
+    decoded = 0
+    cuts: list[int] = []
+    next_out = 0
+    index = 0
+    tail = np.zeros((0,), dtype=np.uint8)
+    shape: tuple[int, ...] | None = None
+    computed_frames = 0
+    compute_time = 0.0
+    if progress is not None:
+        progress(Progress(0, source.total, 0.0, time.monotonic() - t0, 0))
+    it = Prefetch(source.frames(), chunk + 2 * overlap)
+    try:
+        eof = False
+        while True:
+            # a cut is confirmed one frame late, so the last decoded frame is not yet usable (until the end)
+            settled = decoded if eof or detector is None else max(0, decoded - 1)
+            win: Window | None = next_window(index, next_out, settled, eof, cuts, chunk, overlap, fade)
+            if win is None:
+                if eof:
+                    break
+                try:
+                    frame, stamp = next(it)
+                except StopIteration:
+                    eof = True
+                    last = detector.finish() if detector is not None else None
+                    if last is not None:
+                        cuts.append(last)
+                    continue
+                if shape is None:
+                    shape = frame.shape
+                elif frame.shape != shape:
+                    raise InputError(
+                        f"{source.path}: frame {source.start + decoded} is {frame.shape[1]}x"
+                        f"{frame.shape[0]}, the first was {shape[1]}x{shape[0]}"
+                    )
+                cut = detector.push(frame) if detector is not None else None
+                if cut is not None:
+                    cuts.append(cut)
+                frames.append(frame)
+                pts.append(int(stamp))
+                decoded += 1
+                continue
+
+            saved = partial.load(win.index, win.core_start, win.core_stop) if partial is not None else None
+            if saved is not None:
+                core, new_tail = saved
+                report.resumed_chunks += 1
+            else:
+                began = time.monotonic()
+                x = _to_tensor(frames[win.start - base : win.stop - base], noise_map)
+                y, tile = restore_window(
+                    net,
+                    x,
+                    rules=rules,
+                    device=dev,
+                    dtype=dtype,
+                    tile=tile,
+                    tile_overlap=tile_overlap,
+                    keep=win.keep,
+                    on_retry=on_retry,
+                )
+                del x
+                out = _to_frames(y, frames[0].dtype)
+                del y
+                n_core = win.core_stop - win.core_start
+                core, new_tail = _crossfade(tail, out[:n_core]), out[n_core:]
+                if partial is not None:
+                    partial.save(win.index, win.core_start, win.core_stop, core, new_tail)
+                computed_frames += n_core
+                compute_time += time.monotonic() - began
+            sink.write(core, pts[win.core_start - base : win.core_stop - base])
+            report.frames += len(core)
+            report.chunks += 1
+            tail = new_tail
+            next_out = win.core_stop
+            index += 1
+            drop = max(0, next_out - overlap - base)
+            if drop:
+                del frames[:drop], pts[:drop]
+                base += drop
+            report.tile = tile
+            if progress is not None:
+                elapsed = time.monotonic() - t0
+                progress(
+                    Progress(
+                        report.frames,
+                        source.total,
+                        computed_frames / compute_time if compute_time else 0.0,
+                        elapsed,
+                        index,
+                    )
+                )
+    finally:
+        it.close()
+    if decoded == 0:
+        raise InputError(f"{source.path}: no frames to restore")
+    if report.frames != decoded:
+        raise OutputError(f"internal error: restored {report.frames} of {decoded} frames")
+    report.scene_cuts = cuts
+    report.fps = computed_frames / compute_time if compute_time else 0.0

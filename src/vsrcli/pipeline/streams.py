@@ -1,0 +1,352 @@
+"""Where frames come from and go to: a video file or a folder of frames, with crash-safe output.
+
+Outputs are written under a hidden temporary name beside the final path and renamed only on success; any error
+or Ctrl-C removes the temporary file or folder. The input is only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vsrcli.errors import InputError, OutputError
+
+TASK_TAGS = {
+    "upscale": "upscaled",
+    "denoise": "denoised",
+    "deblur": "deblurred",
+    "decompress": "decompressed",
+}
+KEEP_SUFFIXES = (".mp4", ".mkv", ".mov")
+FOLDER_FPS = Fraction(25)
+
+
+def _video_module() -> Any:
+    try:
+        from vsrcli.io import video
+    except ImportError as exc:  # pragma: no cover - only before the io module exists
+        raise InputError("video files need vsrcli.io.video, which is not installed") from exc
+    return video
+
+
+@dataclass
+class FrameSource:
+    """An opened input: its geometry, timing and an iterator of (frame, pts) over the requested range."""
+
+    path: Path
+    kind: str  # "video" | "folder"
+    width: int
+    height: int
+    total: int | None
+    fps: Fraction
+    time_base: Fraction | None
+    bit_depth: int = 8
+    start: int = 0
+    end: int | None = None
+    info: Any = None
+    files: list[Path] = field(default_factory=list)
+
+    def frames(self) -> Iterator[tuple[np.ndarray, int]]:
+        """Decode the range frame by frame (memory stays at one decoded chunk)."""
+        if self.kind == "folder":
+            from vsrcli.io.frames import read_image
+
+            for i, file in enumerate(self.files[self.start : self.end]):
+                yield read_image(file), self.start + i
+            return
+        video = _video_module()
+        with video.VideoReader(self.path, start=self.start, end=self.end) as reader:
+            for chunk in reader.iter_chunks(8):
+                yield from zip(chunk.frames, chunk.pts, strict=True)
+
+    def head(self, count: int) -> list[np.ndarray]:
+        """The first ``count`` frames of the range (for the noise estimate)."""
+        out: list[np.ndarray] = []
+        for frame, _ in self.frames():
+            out.append(frame)
+            if len(out) >= count:
+                break
+        return out
+
+
+class Prefetch:
+    """Run an iterator in a background thread, ``size`` items ahead, so decoding overlaps the network.
+
+    Errors in the thread are re-raised in the consumer; :meth:`close` (also on Ctrl-C in the consumer) stops
+    the thread at its next item.
+    """
+
+    _END = object()
+
+    def __init__(self, iterable: Iterator[Any], size: int) -> None:
+        import queue
+        import threading
+
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, size))
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._work, args=(iterable,), name="vsrcli-decode", daemon=True
+        )
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self, iterable: Iterator[Any]) -> None:
+        try:
+            for item in iterable:
+                if not self._put(item):
+                    break
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            self._error = exc
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                close()
+            self._put(self._END)
+
+    def __iter__(self) -> Prefetch:
+        return self
+
+    def __next__(self) -> Any:
+        item = self._queue.get()
+        if item is self._END:
+            self._stop.set()
+            if self._error is not None:
+                raise self._error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _check_range(start: int | None, end: int | None) -> tuple[int, int | None]:
+    from vsrcli.errors import UsageError
+
+    start = start or 0
+    if start < 0 or (end is not None and end <= start):
+        raise UsageError(f"--start {start} --end {end}: expected 0 <= start < end")
+    return start, end
+
+
+def open_source(path: str | Path, start: int | None = None, end: int | None = None) -> FrameSource:
+    """Probe a video file or a folder of frames; InputError when it is neither."""
+    path = Path(path)
+    first, end = _check_range(start, end)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        from vsrcli.io.frames import list_frames, read_image
+
+        files = list_frames(path)
+        if first >= len(files):
+            raise InputError(f"{path}: --start {first} is past the last frame ({len(files)} frames)")
+        img = read_image(files[first])
+        stop = len(files) if end is None else min(end, len(files))
+        return FrameSource(
+            path,
+            "folder",
+            img.shape[1],
+            img.shape[0],
+            stop - first,
+            FOLDER_FPS,
+            Fraction(1, 25),
+            8,
+            first,
+            stop,
+            None,
+            files,
+        )
+    video = _video_module()
+    info = video.probe(path)
+    n = getattr(info, "num_frames", None) or None
+    if n is not None and first >= n:
+        raise InputError(f"{path}: --start {first} is past the last frame ({n} frames)")
+    total = None if n is None else (min(end, n) if end is not None else n) - first
+    return FrameSource(
+        path,
+        "video",
+        int(info.width),
+        int(info.height),
+        total,
+        Fraction(info.fps),
+        info.time_base,
+        int(getattr(info, "bit_depth", 8) or 8),
+        first,
+        end,
+        info,
+    )
+
+
+def is_folder_output(path: Path) -> bool:
+    """A folder is meant when it exists as one, ends with a separator, or has no suffix."""
+    return path.is_dir() or str(path).endswith(("/", os.sep)) or path.suffix == ""
+
+
+def default_output(source: Path, task: str) -> Path:
+    """``name.upscaled.mp4`` (or ``.mkv`` for other containers) beside the input, never an existing path."""
+    tag = TASK_TAGS.get(task, task)
+    if source.is_dir():
+        stem, suffix = f"{source.name}.{tag}", ""
+    else:
+        suffix = source.suffix.lower() if source.suffix.lower() in KEEP_SUFFIXES else ".mkv"
+        stem = f"{source.stem}.{tag}"
+    candidate = source.parent / f"{stem}{suffix}"
+    k = 2
+    while candidate.exists() or candidate.is_symlink():
+        candidate = source.parent / f"{stem}-{k}{suffix}"
+        k += 1
+    return candidate
+
+
+def check_output(output: Path, source: Path, overwrite: bool) -> None:
+    """Refuse the input itself, an existing output without ``overwrite``, and unwritable folders."""
+    if output.exists() and source.exists() and output.resolve() == source.resolve():
+        raise OutputError(f"{output}: is the input; choose another output")
+    if output.exists() and not overwrite:
+        raise OutputError(f"{output}: already exists", hint="pass --overwrite to replace it")
+    parent = output.parent
+    if not parent.is_dir():
+        raise OutputError(f"{output}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{output}: folder {parent} is not writable")
+
+
+def temp_path(final: Path) -> Path:
+    """Hidden sibling of the final path, keeping the suffix so the container is chosen from it."""
+    return final.parent / f".{final.stem}.vsrcli-tmp-{os.getpid()}{final.suffix}"
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _replace(tmp: Path, final: Path) -> None:
+    """Atomic rename; an existing output (only with --overwrite) is replaced."""
+    if final.is_dir() and not final.is_symlink():
+        old = final.parent / f".{final.name}.vsrcli-old-{os.getpid()}"
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if tmp.is_dir() and final.exists():
+            final.unlink()
+        os.replace(tmp, final)
+
+
+class FolderSink:
+    """PNG frames ``00000000.png ...`` (or the input's names) in a temporary folder renamed at the end."""
+
+    def __init__(self, final: Path, names: list[str] | None = None) -> None:
+        self.final = final
+        self.tmp = final.parent / f".{final.name}.vsrcli-tmp-{os.getpid()}"
+        self.names = names
+        self.count = 0
+        self.warnings: list[str] = []
+        try:
+            self.tmp.mkdir()
+        except OSError as exc:
+            raise OutputError(f"{final}: cannot create ({exc.strerror})") from exc
+
+    def write(self, frames: np.ndarray, pts: list[int]) -> None:
+        for frame in frames:
+            name = Path(self.names[self.count]).stem if self.names else f"{self.count:08d}"
+            _write_png(self.tmp / f"{name}.png", frame)
+            self.count += 1
+
+    def commit(self) -> None:
+        _replace(self.tmp, self.final)
+
+    def abort(self) -> None:
+        _remove(self.tmp)
+
+
+def _write_png(path: Path, frame: np.ndarray) -> None:
+    """8-bit frames via the shared writer; 16-bit frames as 16-bit PNG (lossless, keeps the bit depth)."""
+    if frame.dtype == np.uint8:
+        from vsrcli.io.frames import write_image
+
+        write_image(path, frame)
+        return
+    import torch
+    from torchvision.io import encode_png
+
+    try:
+        data = encode_png(
+            torch.from_numpy(frame.astype(np.int32)).to(torch.uint16).permute(2, 0, 1).contiguous()
+        )
+        path.write_bytes(data.numpy().tobytes())
+    except (RuntimeError, TypeError):
+        from vsrcli.io.frames import write_image
+
+        write_image(path, ((frame.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write ({exc.strerror})") from exc
+
+
+class VideoSink:
+    """The io writer on a temporary path; renamed to the final path when complete."""
+
+    def __init__(self, final: Path, source: FrameSource, width: int, height: int, **options: Any) -> None:
+        video = _video_module()
+        self.final = final
+        self.tmp = temp_path(final)
+        kwargs = {k: v for k, v in options.items() if v is not None}
+        copy_from = source.path if source.kind == "video" else None
+        try:
+            self._writer = video.VideoWriter(
+                self.tmp,
+                source=source.info,
+                width=width,
+                height=height,
+                fps=source.fps,
+                time_base=source.time_base,
+                copy_streams_from=copy_from,
+                trim=source.start > 0 or source.end is not None,
+                **kwargs,
+            )
+            self._writer.__enter__()
+        except BaseException:
+            _remove(self.tmp)
+            raise
+        self.count = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(getattr(self._writer, "warnings", []) or [])
+
+    def write(self, frames: np.ndarray, pts: list[int]) -> None:
+        self._writer.write(frames, pts)
+        self.count += len(frames)
+
+    def commit(self) -> None:
+        self._writer.__exit__(None, None, None)
+        _replace(self.tmp, self.final)
+
+    def abort(self) -> None:
+        try:
+            self._writer.__exit__(RuntimeError, RuntimeError("aborted"), None)
+        except Exception:  # noqa: BLE001 - the original error matters, not the cleanup's
+            pass
+        _remove(self.tmp)

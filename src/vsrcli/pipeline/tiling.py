@@ -1,0 +1,238 @@
+"""Size rules and spatial tiles: pad to what the network accepts, run it tile by tile, blend, crop back.
+
+Recurrent networks need every frame of a window in one call, so a tile is a spatial crop of the whole window
+(all T frames). Tiles overlap by ``tile_overlap`` input pixels and are blended with linear feathers, so no
+seam is visible; on an out-of-memory error the same window is retried with smaller tiles, never skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vsrcli.errors import OutOfMemoryError
+from vsrcli.pipeline.device import free_memory_bytes, is_out_of_memory, release_cached_memory
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+DEFAULT_TILE_OVERLAP = 16
+
+
+@dataclass(frozen=True)
+class SizeRules:
+    """What a network accepts: ``scale``, smallest side, side multiple and fewest frames per call."""
+
+    scale: int = 1
+    min_size: int = 1
+    size_multiple: int = 1
+    min_frames: int = 1
+
+    @classmethod
+    def of(cls, model: object) -> SizeRules:
+        """Read the network-contract attributes (with safe defaults for foreign modules)."""
+        return cls(
+            scale=int(getattr(model, "scale", 1)),
+            min_size=int(getattr(model, "min_size", 1)),
+            size_multiple=max(1, int(getattr(model, "size_multiple", 1))),
+            min_frames=max(1, int(getattr(model, "min_frames", 1))),
+        )
+
+    def padded(self, size: int) -> int:
+        """Smallest accepted side length >= ``size``."""
+        size = max(size, self.min_size)
+        return math.ceil(size / self.size_multiple) * self.size_multiple
+
+    def smallest_tile(self) -> int:
+        """Tiles below this are pointless: padding would dominate (the network's minimum, at least 16)."""
+        return self.padded(max(self.min_size, 16))
+
+
+def pad_spatial(x: torch.Tensor, height: int, width: int, mode: str = "replicate") -> torch.Tensor:
+    """Pad (N, T, C, h, w) at the bottom and right to (height, width); reflect falls back to replicate."""
+    import torch.nn.functional as F
+
+    n, t, c, h, w = x.shape
+    ph, pw = height - h, width - w
+    if ph == 0 and pw == 0:
+        return x
+    if mode == "reflect" and (ph >= h or pw >= w):
+        mode = "replicate"
+    flat = x.reshape(n * t, c, h, w)
+    return F.pad(flat, (0, pw, 0, ph), mode=mode).reshape(n, t, c, height, width)
+
+
+def pad_temporal(x: torch.Tensor, frames: int) -> torch.Tensor:
+    """Extend (N, T, ...) to ``frames`` by mirroring the end of the clip (replicating when T is 1)."""
+    import torch
+
+    t = x.shape[1]
+    if t >= frames:
+        return x
+    order = list(range(t))
+    step = -1
+    i = t - 1
+    while len(order) < frames:
+        if t == 1:
+            order.append(0)
+            continue
+        i += step
+        if i < 0 or i >= t:
+            step = -step
+            i += 2 * step
+        order.append(i)
+    return x[:, torch.tensor(order, device=x.device)]
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Starts of ``tile``-sized tiles covering [0, length); neighbours share >= ``overlap`` pixels."""
+    if tile >= length:
+        return [0]
+    stride = max(1, tile - overlap)
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def feather(length: int, start: int, size: int, overlap: int, scale: int) -> torch.Tensor:
+    """1-D blend weights of one tile in output pixels: linear ramps over the overlap where it meets another
+    tile, 1 elsewhere; strictly positive so every pixel has weight."""
+    import torch
+
+    out = size * scale
+    ramp_len = max(1, overlap * scale)
+    weight = torch.ones(out)
+    ramp = (torch.arange(ramp_len, dtype=torch.float32) + 1.0) / (ramp_len + 1.0)
+    ramp_len = min(ramp_len, out)
+    if start > 0:
+        weight[:ramp_len] = torch.minimum(weight[:ramp_len], ramp[:ramp_len])
+    if start + size < length:
+        weight[out - ramp_len :] = torch.minimum(weight[out - ramp_len :], ramp[:ramp_len].flip(0))
+    return weight
+
+
+def _forward(
+    model: nn.Module, x: torch.Tensor, rules: SizeRules, device: torch.device, dtype: torch.dtype
+) -> torch.Tensor:
+    """One network call on (1, T, C, h, w) CPU floats: pad (space and time), run, crop, return CPU float32."""
+    import torch
+
+    _, t, _, h, w = x.shape
+    height, width = rules.padded(h), rules.padded(w)
+    x = pad_temporal(pad_spatial(x, height, width), max(t, rules.min_frames))
+    x = x.to(device, non_blocking=True)
+    with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+        y = model(x)
+    s = rules.scale
+    return y[:, :t, :, : h * s, : w * s].float().cpu()
+
+
+def run_tiled(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    rules: SizeRules,
+    device: torch.device,
+    dtype: torch.dtype,
+    tile: int | None,
+    tile_overlap: int = DEFAULT_TILE_OVERLAP,
+    keep: slice | None = None,
+) -> torch.Tensor:
+    """Restore (1, T, C, h, w) in [0, 1] and return the ``keep`` frames as (K, 3, s*h, s*w) CPU float32.
+
+    ``tile`` is the tile side in input pixels (None: whole frame).
+    """
+    import torch
+
+    _, t, _, h, w = x.shape
+    keep = keep or slice(0, t)
+    s = rules.scale
+    if tile is None or (tile >= h and tile >= w):
+        return _forward(model, x, rules, device, dtype)[0, keep]
+    th, tw = min(tile, h), min(tile, w)
+    overlap = max(0, min(tile_overlap, th - 1, tw - 1))
+    frames = len(range(t)[keep])
+    acc = torch.zeros(frames, 3, h * s, w * s)
+    norm = torch.zeros(1, 1, h * s, w * s)
+    for y0 in tile_starts(h, th, overlap):
+        wy = feather(h, y0, th, overlap, s)
+        for x0 in tile_starts(w, tw, overlap):
+            wx = feather(w, x0, tw, overlap, s)
+            out = _forward(model, x[:, :, :, y0 : y0 + th, x0 : x0 + tw], rules, device, dtype)[0, keep]
+            weight = (wy[:, None] * wx[None, :])[None, None]
+            acc[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += out * weight
+            norm[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += weight
+            del out
+    return acc / norm
+
+
+def auto_tile(
+    model: nn.Module, rules: SizeRules, frames: int, height: int, width: int, device: torch.device, dtype
+) -> int | None:
+    """Largest tile side (input pixels) whose estimated working set fits half the free memory; None when
+    the whole frame fits.
+
+    The estimate follows the BasicVSR++ memory model: about 5 feature maps of ``mid_channels`` per frame at
+    the feature resolution plus flows and the (scale^2 larger) output, with a safety factor of 3.
+    """
+    import torch
+
+    mid = int(getattr(model, "mid_channels", 64))
+    elem = 4 if dtype == torch.float32 else 2
+    feat_px = 1.0 / 16 if rules.scale == 1 and rules.min_size >= 256 else 1.0
+    per_px = frames * (5 * mid * elem * feat_px + 2 * 4 * 2 + 3 * 4 * rules.scale**2 * 2) * 3
+    budget = 0.5 * free_memory_bytes(device)
+    if rules.padded(height) * rules.padded(width) * per_px <= budget:
+        return None
+    side = int(math.sqrt(budget / per_px))
+    side -= side % 8
+    return max(side, rules.smallest_tile())
+
+
+def restore_window(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    rules: SizeRules,
+    device: torch.device,
+    dtype: torch.dtype,
+    tile: int | None,
+    tile_overlap: int,
+    keep: slice | None = None,
+    on_retry: Callable[[int], None] | None = None,
+) -> tuple[torch.Tensor, int | None]:
+    """:func:`run_tiled` with out-of-memory recovery: halve the tile and retry the same frames until the
+    smallest useful tile also fails, then raise OutOfMemoryError. Returns the output and the tile that worked.
+    """
+    _, _, _, h, w = x.shape
+    floor = rules.smallest_tile()
+    while True:
+        try:
+            return run_tiled(
+                model,
+                x,
+                rules=rules,
+                device=device,
+                dtype=dtype,
+                tile=tile,
+                tile_overlap=tile_overlap,
+                keep=keep,
+            ), tile
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            release_cached_memory(device)
+            current = max(h, w) if tile is None else min(tile, max(h, w))
+            smaller = current // 2
+            smaller -= smaller % rules.size_multiple
+            if current <= floor or smaller < 1:
+                raise OutOfMemoryError(
+                    f"out of memory on {device} even with {current}-pixel tiles",
+                    hint="try --device cpu, --precision fp16/bf16 or a smaller --chunk",
+                ) from exc
+            tile = max(smaller, floor)
+            if on_retry is not None:
+                on_retry(tile)

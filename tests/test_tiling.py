@@ -1,0 +1,136 @@
+"""Padding to the size rules, tiles with feathered blending, and out-of-memory recovery."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from test_pipeline import DecayNet, OomNet, textured
+from vsrcli.errors import OutOfMemoryError
+from vsrcli.pipeline import tiling
+from vsrcli.pipeline.tiling import (
+    SizeRules,
+    auto_tile,
+    feather,
+    pad_spatial,
+    pad_temporal,
+    restore_window,
+    run_tiled,
+    tile_starts,
+)
+
+CPU = torch.device("cpu")
+
+
+def clip(t: int = 4, h: int = 40, w: int = 56) -> torch.Tensor:
+    return torch.stack([textured(h, w, seed=i) for i in range(t)]).unsqueeze(0)
+
+
+def whole(net: DecayNet, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return net(x)[0]
+
+
+def test_size_rules_round_up_to_minimum_and_multiple():
+    rules = SizeRules(scale=1, min_size=256, size_multiple=4)
+    assert [rules.padded(s) for s in (1, 255, 256, 257, 301)] == [256, 256, 256, 260, 304]
+    assert SizeRules(scale=4, min_size=64).padded(65) == 65
+
+
+def test_spatial_padding_replicates_the_border():
+    x = clip(2, 5, 6)
+    y = pad_spatial(x, 9, 8)
+    assert y.shape == (1, 2, 3, 9, 8)
+    assert torch.equal(y[..., :5, :6], x)
+    assert torch.equal(y[..., 8, 7], x[..., 4, 5])
+
+
+def test_temporal_padding_mirrors_the_end():
+    x = torch.arange(3.0).view(1, 3, 1, 1, 1)
+    assert pad_temporal(x, 7).flatten().tolist() == [0, 1, 2, 1, 0, 1, 2]
+    assert pad_temporal(x[:, :1], 3).flatten().tolist() == [0, 0, 0]
+
+
+@pytest.mark.parametrize("length, tile, overlap", [(10, 20, 4), (100, 32, 8), (64, 32, 0), (37, 16, 5)])
+def test_tiles_cover_everything_with_the_overlap(length, tile, overlap):
+    starts = tile_starts(length, tile, overlap)
+    assert starts[0] == 0 and min(starts[-1] + tile, length) == length
+    for a, b in zip(starts, starts[1:], strict=False):
+        assert a + tile - b >= overlap
+
+
+def test_feather_is_positive_and_one_at_image_borders():
+    w = feather(100, 0, 40, 8, 2)
+    assert w.shape == (80,) and bool((w > 0).all())
+    assert w[0] == 1 and w[-1] < 0.1
+    assert bool((feather(100, 60, 40, 8, 2)[-16:] == 1).all())
+
+
+@pytest.mark.parametrize("tile, overlap", [(16, 4), (24, 8), (17, 3)])
+def test_tiled_output_equals_whole_frame_output(tile, overlap):
+    net = DecayNet(scale=2, decay=0.5)
+    x = clip()
+    y = run_tiled(
+        net, x, rules=SizeRules.of(net), device=CPU, dtype=torch.float32, tile=tile, tile_overlap=overlap
+    )
+    torch.testing.assert_close(y, whole(net, x), atol=1e-5, rtol=0)
+    assert len(net.seen) > 4
+
+
+def test_feathering_hides_seams_of_a_context_dependent_network():
+    net = DecayNet(scale=4, decay=0.0, mode="bilinear")
+    x = clip(2, 48, 48)
+    ref = whole(net, x)
+    rules = SizeRules.of(net)
+    blended = run_tiled(net, x, rules=rules, device=CPU, dtype=torch.float32, tile=20, tile_overlap=6)
+    butted = run_tiled(net, x, rules=rules, device=CPU, dtype=torch.float32, tile=16, tile_overlap=0)
+    assert (blended - ref).abs().max() < (butted - ref).abs().max()
+
+
+def test_keep_returns_only_the_requested_frames():
+    net = DecayNet(scale=1, decay=0.5)
+    x = clip(6)
+    y = run_tiled(net, x, rules=SizeRules.of(net), device=CPU, dtype=torch.float32, tile=16, keep=slice(2, 4))
+    torch.testing.assert_close(y, whole(net, x)[2:4], atol=1e-5, rtol=0)
+
+
+def test_out_of_memory_retries_the_same_frames_with_smaller_tiles():
+    net = OomNet(max_pixels=80 * 80, scale=2, decay=0.5, min_size=8)
+    x = clip(2, 128, 192)
+    retries: list[int] = []
+    y, used = restore_window(
+        net, x, rules=SizeRules.of(net), device=CPU, dtype=torch.float32, tile=None, tile_overlap=4,
+        on_retry=retries.append,
+    )  # fmt: skip
+    assert net.failures >= 1 and used is not None and used * used <= 80 * 80
+    assert retries[-1] == used
+    torch.testing.assert_close(y, whole(DecayNet(scale=2, decay=0.5), x), atol=1e-5, rtol=0)
+
+
+def test_out_of_memory_at_the_smallest_tile_is_a_clear_error():
+    net = OomNet(max_pixels=10, scale=2, min_size=8)
+    with pytest.raises(OutOfMemoryError, match="out of memory"):
+        restore_window(net, clip(2, 64, 64), rules=SizeRules.of(net), device=CPU, dtype=torch.float32,
+                       tile=None, tile_overlap=4)  # fmt: skip
+
+
+def test_other_errors_are_not_mistaken_for_out_of_memory():
+    class Broken(DecayNet):
+        def forward(self, x):
+            raise ValueError("shape mismatch")
+
+    with pytest.raises(ValueError, match="shape mismatch"):
+        restore_window(Broken(), clip(2), rules=SizeRules(), device=CPU, dtype=torch.float32, tile=None,
+                       tile_overlap=4)  # fmt: skip
+
+
+def test_auto_tile_follows_free_memory(monkeypatch):
+    net = DecayNet(scale=4)
+    rules = SizeRules(scale=4, min_size=64)
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 64 << 30)
+    assert auto_tile(net, rules, 60, 180, 320, CPU, torch.float32) is None
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 1 << 30)
+    small = auto_tile(net, rules, 60, 1080, 1920, CPU, torch.float32)
+    assert small is not None and 64 <= small < 1080 and small % 8 == 0
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 1 << 20)
+    assert auto_tile(net, rules, 60, 1080, 1920, CPU, torch.float32) == rules.smallest_tile()
