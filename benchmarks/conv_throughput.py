@@ -1,8 +1,8 @@
 """Measure this machine's 3x3 convolution and matmul throughput (TFLOP/s) at BasicVSR++ sizes.
 
 Why: the speed targets are stated as a fraction of what the hardware does for plain convolutions, so we
-measure that ceiling here instead of assuming it (the CPU may or may not have AMX/AVX512-BF16). The CPU may be shared,
-so every figure is the best of several repeats.
+measure that ceiling here instead of assuming it (the CPU may or may not have AMX/AVX512-BF16). The CPU
+may be shared, so every figure is the best of several repeats (fewer for calls slower than a second).
 
 Usage: python benchmarks/conv_throughput.py [--threads 2] [--repeats 5] [--device cpu]
 """
@@ -17,19 +17,31 @@ import torch
 import torch.nn.functional as F
 
 
-def best_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    """Best wall time of `repeats` calls after `warmup` calls (best, because neighbours steal CPU)."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
+def _timed(fn: Callable[[], object]) -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t0
+
+
+def best_time(fn: Callable[[], object], repeats: int, budget_s: float = 20.0) -> float:
+    """Best wall time of up to `repeats` calls after one warm-up (best, because neighbours steal CPU).
+
+    A warm-up slower than a second counts as a measurement, and repeats stop once `budget_s` is spent, so
+    pathological paths (bf16 without hardware support) do not take minutes.
+    """
+    first = _timed(fn)
+    best = first if first > 1.0 else float("inf")
+    spent = first
     for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
+        if spent > budget_s and best < float("inf"):
+            break
+        t = _timed(fn)
+        spent += t
+        best = min(best, t)
     return best
 
 
