@@ -174,3 +174,11 @@ def test_inconsistent_offset_is_rejected():
     x, offset, mask, weight, bias = _inputs(1, 4, 2, 5, 5, 2)
     with pytest.raises(ValueError):
         deform_conv2d_fast(x, offset[:, :-2], mask, weight, bias)
+
+
+def test_inference_without_grad_matches_torchvision():
+    """Without autograd the mask is applied in place; the result must not change."""
+    x, offset, mask, weight, bias = _inputs(2, 16, 4, 9, 8, 4, offset_scale=2.5)
+    with torch.inference_mode():
+        got = deform_conv2d_fast(x, offset, mask, weight, bias)
+    torch.testing.assert_close(got, _reference(x, offset, mask, weight, bias), atol=1e-5, rtol=1e-5)
