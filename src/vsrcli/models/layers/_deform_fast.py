@@ -157,5 +157,11 @@ def _deform_rows(
     compute_dtype = torch.promote_types(x.dtype, weight.dtype)
     if torch.is_autocast_enabled(dev.type):
         compute_dtype = torch.get_autocast_dtype(dev.type)
-    out = torch.matmul(wmat.to(compute_dtype), cols.to(compute_dtype))  # (n, O, length)
+    wmat, cols = wmat.to(compute_dtype), cols.to(compute_dtype)
+    # 2-D mm for one image; bmm with a broadcast (stride-0) weight otherwise. torch.matmul would fold the
+    # batch into rows by transposing and copying the whole column tensor, in forward and again in backward.
+    if n == 1:
+        out = torch.mm(wmat, cols[0]).unsqueeze(0)  # (1, O, length)
+    else:
+        out = torch.bmm(wmat.unsqueeze(0).expand(n, -1, -1), cols)  # (n, O, length)
     return out.view(n, weight.shape[0], rows, wo)
