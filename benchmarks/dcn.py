@@ -56,7 +56,7 @@ def _fast(x, offset, mask, weight, bias):  # noqa: ANN001, ANN202 - thin adapter
 
 
 def bench_case(
-    n: int, h: int, w: int, device: str, repeats: int, backward: bool
+    n: int, h: int, w: int, device: str, repeats: int, backward: bool, bf16: bool = True
 ) -> list[tuple[str, tuple[float, float]]]:
     """Seconds for each (implementation, precision) on one BasicVSR++ deformable convolution."""
     cin, cout, g = 128, 64, 16
@@ -69,7 +69,7 @@ def bench_case(
     if backward:
         tensors = [t.requires_grad_() for t in tensors]
     results = []
-    cases = [("torchvision", _tv, False), ("fast", _fast, False), ("fast", _fast, True)]
+    cases = [("torchvision", _tv, False), ("fast", _fast, False)] + ([("fast", _fast, True)] if bf16 else [])
     if device == "cuda":
         cases.append(("torchvision", _tv, True))
     for name, fn, bf16 in cases:
@@ -92,6 +92,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", default="1x180x320,2x64x64", help="comma-separated NxHxW cases")
+    parser.add_argument("--no-bf16", action="store_true", help="skip bf16 autocast (very slow without AMX)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -99,11 +101,11 @@ def main() -> None:
     )
     print("DCN 128->64 ch, 16 deformable groups, 3x3; GFLOP = 2*64*128*9*N*H*W (the column product)")
     print(f"{'case':<22} {'impl':<24} {'wall ms':>9} {'cpu ms':>9} {'GFLOP/s':>8} {'x tv fp32':>9}")
-    for n, h, w in ((1, 180, 320), (2, 64, 64)):
+    for n, h, w in (tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")):
         flops = 2.0 * 64 * 128 * 9 * n * h * w
         for backward in (False, True):
             label = f"N={n} {h}x{w} {'fwd+bwd' if backward else 'fwd'}"
-            res = bench_case(n, h, w, args.device, args.repeats, backward)
+            res = bench_case(n, h, w, args.device, args.repeats, backward, not args.no_bf16)
             ref = res[0][1]
             mult = 3.0 if backward else 1.0
             for impl, (sec, cpu) in res:
