@@ -1,0 +1,116 @@
+"""Choosing the compute precision: `--precision auto|fp32|bf16|fp16` to a torch dtype.
+
+Why: bf16 is only worth it where the hardware computes it natively. On CPUs without AMX-BF16 or AVX512-BF16
+(e.g. the AMD Zen 3 development machine: AVX2 only) oneDNN emulates bf16 and a 3x3 convolution runs 10-100x
+slower than in float32 (measured, see benchmarks/conv_throughput.py), so `auto` must stay float32 there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vsrcli.errors import DeviceError, UsageError
+
+if TYPE_CHECKING:
+    import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+# CPU flags (as /proc/cpuinfo spells them) that mean native bf16 matrix arithmetic.
+FAST_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
+
+# `auto` picks bf16 on CPUs with native bf16 only once the accuracy bar (< 0.05 dB PSNR change against the
+# float32 path on real frames, no drift over 300 frames) has been shown on such a CPU. Until then it is off.
+CPU_AUTO_BF16_VALIDATED = False
+
+
+def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
+    """The CPU feature flags from /proc/cpuinfo (Linux), or None where that file is not readable."""
+    try:
+        text = cpuinfo.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return frozenset(flags) if flags else None
+
+
+def _torch_cpu_capability() -> str | None:
+    try:
+        import torch
+
+        return str(torch.backends.cpu.get_cpu_capability())
+    except Exception:  # noqa: BLE001 - any failure means "unknown"
+        return None
+
+
+def cpu_has_fast_bf16(
+    flags_reader: Callable[[], frozenset[str] | None] | None = None,
+    capability_reader: Callable[[], str | None] | None = None,
+) -> bool:
+    """True when the CPU computes bf16 natively (AMX-BF16 or AVX512-BF16); False if it does not or is unknown.
+
+    Linux flags decide when available; otherwise torch's reported capability ("AMX"/"AVX512_BF16"-like names)
+    is used. The readers default to this module's `read_cpu_flags` and `_torch_cpu_capability`, looked up at
+    call time so tests can stand in for the hardware.
+    """
+    flags = (flags_reader or read_cpu_flags)()
+    if flags is not None:
+        return bool(FAST_BF16_FLAGS & flags)
+    capability = (capability_reader or _torch_cpu_capability)()
+    if not capability:
+        return False
+    capability = capability.upper()
+    return "AMX" in capability or "BF16" in capability
+
+
+def resolve_precision(
+    requested: str,
+    device: torch.device,
+    *,
+    fast_bf16: Callable[[], bool] | None = None,
+    cuda_bf16_supported: Callable[[], bool] | None = None,
+) -> torch.dtype:
+    """The dtype to compute in for `requested` in {"auto", "fp32", "bf16", "fp16"} on `device`.
+
+    CPU: auto -> bf16 only with native bf16 *and* once validated (CPU_AUTO_BF16_VALIDATED), else float32;
+    fp16 -> UsageError (no fast CPU fp16 path). CUDA: auto -> bf16 where supported, else fp16.
+    """
+    import torch
+
+    choice = str(requested).strip().lower()
+    aliases = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
+    choice = aliases.get(choice, choice)
+    if choice not in PRECISIONS:
+        raise UsageError(f"unknown precision {requested!r}", hint=f"choose one of {', '.join(PRECISIONS)}")
+    kind = torch.device(device).type
+    if choice == "fp32":
+        return torch.float32
+    if kind == "cuda":
+        bf16_ok = (cuda_bf16_supported or torch.cuda.is_bf16_supported)()
+        if choice == "auto":
+            return torch.bfloat16 if bf16_ok else torch.float16
+        if choice == "bf16":
+            if not bf16_ok:
+                raise DeviceError("this GPU does not support bf16", hint="use --precision fp16 or fp32")
+            return torch.bfloat16
+        return torch.float16
+    if kind == "cpu":
+        if choice == "fp16":
+            raise UsageError("fp16 is not supported on the CPU", hint="use --precision bf16 or fp32")
+        if choice == "bf16":
+            return torch.bfloat16
+        return (
+            torch.bfloat16
+            if (CPU_AUTO_BF16_VALIDATED and (fast_bf16 or cpu_has_fast_bf16)())
+            else torch.float32
+        )
+    # Other backends (mps, xpu, ...): honour explicit requests, stay in float32 for auto.
+    if choice == "auto":
+        return torch.float32
+    return torch.bfloat16 if choice == "bf16" else torch.float16

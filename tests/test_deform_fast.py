@@ -1,0 +1,184 @@
+"""deform_conv2d_fast computes exactly what torchvision.ops.deform_conv2d (= mmcv DCNv2) computes.
+
+Tolerance: float32 results agree with torchvision to atol = rtol = 1e-5 (torch.testing.assert_close with those
+values, i.e. |a - b| <= 1e-5 + 1e-5 * |b| element-wise); float64 results to 1e-10.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+tv_ops = pytest.importorskip("torchvision.ops")
+
+from vsrcli.models.layers._deform_fast import deform_conv2d_fast  # noqa: E402
+
+
+def _inputs(
+    n: int,
+    c: int,
+    o: int,
+    h: int,
+    w: int,
+    g: int,
+    k: int = 3,
+    stride: int = 1,
+    pad: int = 1,
+    dil: int = 1,
+    offset_scale: float = 3.0,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[torch.Tensor, ...]:
+    ho = (h + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    wo = (w + 2 * pad - dil * (k - 1) - 1) // stride + 1
+    x = torch.randn(n, c, h, w, dtype=dtype)
+    offset = torch.randn(n, 2 * g * k * k, ho, wo, dtype=dtype) * offset_scale
+    mask = torch.rand(n, g * k * k, ho, wo, dtype=dtype)
+    weight = torch.randn(o, c, k, k, dtype=dtype) / (c * k * k) ** 0.5
+    bias = torch.randn(o, dtype=dtype)
+    return x, offset, mask, weight, bias
+
+
+def _reference(x, offset, mask, weight, bias, stride=1, pad=1, dil=1):
+    return tv_ops.deform_conv2d(x, offset, weight, bias, stride=stride, padding=pad, dilation=dil, mask=mask)
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "o", "h", "w", "g", "offset_scale"),
+    [
+        (1, 4, 3, 7, 9, 1, 0.0),  # zero offsets: an ordinary 3x3 convolution with a mask
+        (2, 8, 5, 9, 11, 2, 1.5),  # sub-pixel offsets, two groups
+        (1, 32, 8, 12, 10, 16, 3.0),  # BasicVSR++'s 16 groups
+        (2, 8, 4, 6, 7, 4, 20.0),  # large offsets: most samples land outside the image
+    ],
+)
+def test_matches_torchvision_float32(n, c, o, h, w, g, offset_scale):
+    x, offset, mask, weight, bias = _inputs(n, c, o, h, w, g, offset_scale=offset_scale)
+    expected = _reference(x, offset, mask, weight, bias)
+    got = deform_conv2d_fast(x, offset, mask, weight, bias, stride=1, padding=1, dilation=1, deform_groups=g)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("stride", "pad", "dil", "k"), [(2, 1, 1, 3), (1, 2, 2, 3), (2, 0, 1, 1), (1, 2, 1, 5)]
+)
+def test_matches_torchvision_other_geometry(stride, pad, dil, k):
+    x, offset, mask, weight, bias = _inputs(2, 6, 4, 11, 13, 3, k=k, stride=stride, pad=pad, dil=dil)
+    expected = _reference(x, offset, mask, weight, bias, stride, pad, dil)
+    got = deform_conv2d_fast(x, offset, mask, weight, bias, stride=stride, padding=pad, dilation=dil)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_border_positions_follow_dcn_rules():
+    """Samples at -1, just inside -1, on the last row/column and at H, W: corners outside count zero."""
+    h, w = 5, 6
+    x = torch.rand(1, 2, h, w) + 0.5
+    weight = torch.randn(3, 2, 3, 3)
+    # Place every kernel point of every output pixel at chosen absolute positions through the offsets.
+    targets = [-1.0, -0.999, -0.5, 0.0, 3.25, 4.0, 4.5, 4.999, 5.0, 5.5, 6.0]
+    for ty in targets:
+        for tx in targets:
+            offset = torch.zeros(1, 18, h, w)
+            ys = torch.arange(h).view(h, 1).float()
+            xs = torch.arange(w).view(1, w).float()
+            for i in range(3):
+                for j in range(3):
+                    kpt = i * 3 + j
+                    offset[0, 2 * kpt] = ty - (ys - 1 + i)
+                    offset[0, 2 * kpt + 1] = tx - (xs - 1 + j)
+            mask = torch.ones(1, 9, h, w)
+            expected = _reference(x, offset, mask, weight, None)
+            got = deform_conv2d_fast(x, offset, mask, weight, None)
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5, msg=f"at ({ty}, {tx})")
+
+
+def test_point_outside_gives_zero():
+    x = torch.ones(1, 1, 4, 4)
+    weight = torch.ones(1, 1, 1, 1)
+    offset = torch.full((1, 2, 4, 4), -10.0)
+    out = deform_conv2d_fast(x, offset, torch.ones(1, 1, 4, 4), weight, None, padding=0)
+    assert torch.count_nonzero(out) == 0
+
+
+def test_no_mask_means_all_ones():
+    x, offset, mask, weight, bias = _inputs(1, 4, 2, 6, 6, 2)
+    ones = torch.ones_like(mask)
+    torch.testing.assert_close(
+        deform_conv2d_fast(x, offset, None, weight, bias), deform_conv2d_fast(x, offset, ones, weight, bias)
+    )
+
+
+def test_one_pixel_wide_image():
+    x, offset, mask, weight, bias = _inputs(1, 2, 2, 1, 5, 1, offset_scale=0.7)
+    torch.testing.assert_close(
+        deform_conv2d_fast(x, offset, mask, weight, bias),
+        _reference(x, offset, mask, weight, bias),
+        atol=1e-5,
+        rtol=1e-5,
+    )
+
+
+def test_row_chunking_gives_the_same_result(monkeypatch):
+    import vsrcli.models.layers._deform_fast as mod
+
+    x, offset, mask, weight, bias = _inputs(1, 8, 4, 10, 9, 2)
+    whole = deform_conv2d_fast(x, offset, mask, weight, bias)
+    monkeypatch.setattr(mod, "_MAX_COLUMN_ELEMENTS", 8 * 9 * 9 * 3)  # three output rows per chunk
+    torch.testing.assert_close(deform_conv2d_fast(x, offset, mask, weight, bias), whole, atol=1e-6, rtol=1e-6)
+
+
+def test_float64_matches_tightly():
+    x, offset, mask, weight, bias = _inputs(1, 8, 3, 7, 8, 4, dtype=torch.float64)
+    torch.testing.assert_close(
+        deform_conv2d_fast(x, offset, mask, weight, bias),
+        _reference(x, offset, mask, weight, bias),
+        atol=1e-10,
+        rtol=1e-10,
+    )
+
+
+def test_gradcheck():
+    x, offset, mask, weight, bias = _inputs(1, 4, 2, 3, 4, 2, offset_scale=1.3, dtype=torch.float64)
+    args = [t.requires_grad_() for t in (x, offset, mask, weight, bias)]
+    assert torch.autograd.gradcheck(
+        lambda *a: deform_conv2d_fast(*a), args, eps=1e-6, atol=1e-5, fast_mode=True
+    )
+
+
+def test_gradients_match_torchvision():
+    x, offset, mask, weight, bias = _inputs(2, 8, 4, 7, 6, 4, offset_scale=2.0)
+    ours = [t.clone().requires_grad_() for t in (x, offset, mask, weight, bias)]
+    ref = [t.clone().requires_grad_() for t in (x, offset, mask, weight, bias)]
+    upstream = torch.randn(2, 4, 7, 6)
+    (deform_conv2d_fast(*ours) * upstream).sum().backward()
+    (_reference(*ref) * upstream).sum().backward()
+    for name, a, b in zip(("input", "offset", "mask", "weight", "bias"), ours, ref, strict=True):
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=f"grad of {name}")
+
+
+def test_bf16_autocast_is_close_and_keeps_float32_positions():
+    x, offset, mask, weight, bias = _inputs(1, 16, 8, 8, 8, 4, offset_scale=2.0)
+    expected = _reference(x, offset, mask, weight, bias)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = deform_conv2d_fast(x, offset, mask, weight, bias)
+    assert got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected, atol=0.05, rtol=0.02)
+
+
+def test_grouped_weights_are_not_supported():
+    x, offset, mask, _, _ = _inputs(1, 4, 2, 5, 5, 1)
+    with pytest.raises(NotImplementedError):
+        deform_conv2d_fast(x, offset, mask, torch.randn(2, 2, 3, 3), None)
+
+
+def test_inconsistent_offset_is_rejected():
+    x, offset, mask, weight, bias = _inputs(1, 4, 2, 5, 5, 2)
+    with pytest.raises(ValueError):
+        deform_conv2d_fast(x, offset[:, :-2], mask, weight, bias)
+
+
+def test_inference_without_grad_matches_torchvision():
+    """Without autograd the mask is applied in place; the result must not change."""
+    x, offset, mask, weight, bias = _inputs(2, 16, 4, 9, 8, 4, offset_scale=2.5)
+    with torch.inference_mode():
+        got = deform_conv2d_fast(x, offset, mask, weight, bias)
+    torch.testing.assert_close(got, _reference(x, offset, mask, weight, bias), atol=1e-5, rtol=1e-5)
