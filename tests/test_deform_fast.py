@@ -182,3 +182,24 @@ def test_inference_without_grad_matches_torchvision():
     with torch.inference_mode():
         got = deform_conv2d_fast(x, offset, mask, weight, bias)
     torch.testing.assert_close(got, _reference(x, offset, mask, weight, bias), atol=1e-5, rtol=1e-5)
+
+
+def test_the_one_dcn_entry_point_dispatches_to_the_fast_path_on_cpu(monkeypatch):
+    """modulated_deform_conv2d uses our implementation on CPU and agrees with torchvision's."""
+    from vsrcli.models.layers import _deform_fast, deform
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 8, 12, 10)
+    offset = torch.randn(1, 2 * 2 * 9, 12, 10) * 3
+    mask = torch.rand(1, 2 * 9, 12, 10)
+    weight = torch.randn(4, 8, 3, 3)
+    bias = torch.randn(4)
+    calls = []
+    real = _deform_fast.deform_conv2d_fast
+    monkeypatch.setattr(_deform_fast, "deform_conv2d_fast", lambda *a, **k: calls.append(1) or real(*a, **k))
+    fast = deform.modulated_deform_conv2d(x, offset, mask, weight, bias, deform_groups=2)
+    assert calls, "auto on CPU must take the fast path"
+    with deform.use_deform_backend("torchvision"):
+        reference = deform.modulated_deform_conv2d(x, offset, mask, weight, bias, deform_groups=2)
+    assert len(calls) == 1
+    torch.testing.assert_close(fast, reference, atol=1e-5 * float(reference.abs().max()), rtol=1e-5)

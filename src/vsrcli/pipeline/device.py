@@ -38,29 +38,10 @@ def resolve_device(requested: str = "auto") -> torch.device:
     raise UsageError(f"--device {requested}: expected auto, cpu, cuda or cuda:N")
 
 
-def _fallback_precision(requested: str, device: torch.device) -> torch.dtype:
-    """Used until ``vsrcli.pipeline.precision`` exists: fp32 on CPU, bf16 (else fp16) on CUDA."""
-    import torch
-
-    if requested not in PRECISIONS:
-        raise UsageError(f"--precision {requested}: expected one of {', '.join(PRECISIONS)}")
-    if requested == "fp32":
-        return torch.float32
-    if requested == "bf16":
-        return torch.bfloat16
-    if requested == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
-
-
 def resolve_precision(requested: str, device: torch.device) -> torch.dtype:
-    """The compute dtype for ``auto|fp32|bf16|fp16`` on ``device`` (delegates to pipeline.precision)."""
-    try:
-        from vsrcli.pipeline.precision import resolve_precision as _resolve
-    except ImportError:
-        return _fallback_precision(requested, device)
+    """The compute dtype for ``auto|fp32|bf16|fp16`` on ``device`` (the rules live in pipeline.precision)."""
+    from vsrcli.pipeline.precision import resolve_precision as _resolve
+
     return _resolve(requested, device)
 
 

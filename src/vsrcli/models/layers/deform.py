@@ -8,12 +8,45 @@ checkpoints load unchanged. A faster implementation can replace :func:`modulated
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
 
 from vsrcli.models.layers.flow import autocast_enabled, autocast_off
+
+DEFORM_BACKENDS = ("auto", "fast", "torchvision")
+# Process-wide (not a ContextVar) so that a model running in a pipeline worker thread sees the choice too.
+_backend: str | None = None
+
+
+@contextlib.contextmanager
+def use_deform_backend(name: str) -> Iterator[None]:
+    """Choose the DCN implementation inside a block.
+
+    "fast": grid_sample + one matrix product (vsrcli's own, 2-4x quicker than torchvision on CPU, forward and
+    backward); "torchvision": torchvision.ops.deform_conv2d; "auto": fast on CPU, torchvision elsewhere until
+    measured on GPUs. Outside any block the VSRCLI_DEFORM_BACKEND environment variable decides, else "auto".
+    """
+    global _backend
+    if name not in DEFORM_BACKENDS:
+        raise ValueError(f"unknown deformable convolution backend {name!r}; choose one of {DEFORM_BACKENDS}")
+    previous, _backend = _backend, name
+    try:
+        yield
+    finally:
+        _backend = previous
+
+
+def current_deform_backend(device: torch.device) -> str:
+    """The backend "auto" (or the environment, or the active block) resolves to on ``device``."""
+    backend = _backend or os.environ.get("VSRCLI_DEFORM_BACKEND", "auto")
+    if backend == "auto":
+        return "fast" if device.type == "cpu" else "torchvision"
+    return backend
 
 
 def modulated_deform_conv2d(
@@ -36,6 +69,14 @@ def modulated_deform_conv2d(
             f"modulated_deform_conv2d: offset/mask have {offset.shape[1]}/{mask.shape[1]} channels, "
             f"expected {2 * deform_groups * kh * kw}/{deform_groups * kh * kw} for {deform_groups} groups"
         )
+    if current_deform_backend(x.device) == "fast":
+        from vsrcli.models.layers._deform_fast import deform_conv2d_fast
+
+        try:
+            # Sampling positions are float32 inside; the product runs in the autocast dtype, if any.
+            return deform_conv2d_fast(x, offset, mask, weight, bias, stride, padding, dilation, deform_groups)
+        except NotImplementedError:
+            pass  # arguments the fast path does not cover: torchvision below
     dtype = x.dtype
     if autocast_enabled(x) or (x.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)):
         # As torchvision's own CUDA autocast rule: compute in float32, return x's dtype. Its CPU kernel has
