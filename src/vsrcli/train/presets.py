@@ -1,0 +1,136 @@
+"""Named training presets: the exact recipes of the models vsrcli ships.
+
+Each preset is plain nested data shaped like a TOML config, so ``vsrcli train --show-config --preset X``
+prints a file that ``--config`` reads back, and a TOML config can start from a preset with ``base = "X"``.
+Data paths are relative to the data root (``--data-root``, default ``../shared/data``). The held-out clips
+(Vid4, the Vimeo-90K-T septuplets, the DAVIS validation sequences) are excluded by the data module whatever
+the paths say; the DAVIS validation sequences are the ``[val]`` clips.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from vsrcli.errors import UsageError
+
+# Real video first, then still images (animated with synthetic camera motion).
+TRAIN_PATHS = [
+    "video:DAVIS2016_val_480p/JPEGImages",
+    "video:Vimeo90K_septuplet_sample/sequences",
+    "images:Set14",
+    "images:Set5",
+    "images:T91",
+]
+VAL_CLIPS = [
+    "DAVIS2016_val_480p/JPEGImages/blackswan",
+    "DAVIS2016_val_480p/JPEGImages/car-roundabout",
+    "DAVIS2016_val_480p/JPEGImages/parkour",
+]
+
+_SR_X4: dict[str, Any] = {
+    "arch": "basicvsrpp",
+    "data": {"paths": TRAIN_PATHS, "clip_len": 8, "seq_flip": True, "patch": 64, "batch": 2},
+    "degradation": {"kind": "bi", "scale": 4},
+    "optim": {
+        "lr": 2e-4,
+        "eta_min": 1e-6,
+        "spynet_lr_mult": 0.125,
+        "fix_iter": 0,
+        "warmup": 50,
+        "grad_clip": 1.0,
+    },
+    "run": {
+        "iters": 20000,
+        "precision": "fp32",
+        "checkpoint_minutes": 5.0,
+        "log_every": 10,
+        "val_every": 250,
+    },
+    "val": {"clips": VAL_CLIPS, "frames": 10, "max_size": 96},
+}
+
+# The restoration variant works internally at 1/4 resolution, so a 256 patch costs about what a 64 LR patch
+# costs at x4. Inputs must be at least 256 and multiples of 4.
+_RESTORE: dict[str, Any] = {
+    "arch": "basicvsrpp",
+    "data": {"paths": TRAIN_PATHS, "clip_len": 8, "seq_flip": True, "patch": 256, "batch": 1},
+    "degradation": {"scale": 1},
+    "optim": {"lr": 2e-4, "eta_min": 1e-6, "spynet_lr_mult": 0.125, "warmup": 50, "grad_clip": 1.0},
+    "run": {
+        "iters": 20000,
+        "precision": "fp32",
+        "checkpoint_minutes": 5.0,
+        "log_every": 10,
+        "val_every": 250,
+    },
+    "val": {"clips": VAL_CLIPS, "frames": 10, "max_size": 256},
+}
+_RESTORE_ARCH = {"mid_channels": 32, "num_blocks": 4, "is_low_res_input": False}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "bix4": {
+        **_SR_X4,
+        "name": "basicvsrpp-c32n4-bix4",
+        "description": "BasicVSR++ for BI x4 (MATLAB bicubic), the shipped default of `vsrcli upscale`.",
+        "arch_args": {"mid_channels": 32, "num_blocks": 4},
+    },
+    "bdx4": {
+        **_SR_X4,
+        "name": "basicvsrpp-c32n4-bdx4",
+        "description": "Small BasicVSR++ for BD x4 (Gaussian blur sigma 1.6, then every 4th pixel).",
+        "arch_args": {"mid_channels": 32, "num_blocks": 4},
+        "degradation": {"kind": "bd", "scale": 4},
+    },
+    "denoise": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4-denoise",
+        "description": "Strided BasicVSR++ denoiser given a noise-level map (sigma in [0, 50] of 255).",
+        "arch_args": {**_RESTORE_ARCH, "extra_in_channels": 1},
+        "degradation": {"kind": "noise", "scale": 1, "sigma": [0.0, 50.0], "noise_map": True},
+    },
+    "deblur": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4-deblur",
+        "description": "Strided BasicVSR++ deblurrer: Gaussian, motion and frame-averaging blur.",
+        "arch_args": dict(_RESTORE_ARCH),
+        "degradation": {"kind": "blur", "scale": 1, "blur_kinds": ["gaussian", "motion", "average"]},
+    },
+    "decompress": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4-decompress",
+        "description": "Strided BasicVSR++ for H.264 artefacts: real x264 through PyAV at CRF 28-40.",
+        "arch_args": dict(_RESTORE_ARCH),
+        "degradation": {"kind": "compress", "scale": 1, "crf": [28, 40], "codec": "libx264"},
+    },
+    "realbasicvsr": {
+        **_SR_X4,
+        "name": "realbasicvsr-c32-bx4",
+        "description": "Small RealBasicVSR (cleaning + BasicVSR), random-walk real-world degradations.",
+        "arch": "realbasicvsr",
+        "arch_args": {"mid_channels": 32, "num_propagation_blocks": 6, "num_cleaning_blocks": 4},
+        "degradation": {"kind": "realworld", "scale": 4, "sigma": [1.0, 25.0], "crf": [23, 38]},
+        "optim": {**_SR_X4["optim"], "cleaning_weight": 1.0},
+    },
+    "tiny": {
+        **_SR_X4,
+        "name": "basicvsrpp-c8n1-tiny",
+        "description": "A seconds-long smoke test of the whole training path.",
+        "arch_args": {"mid_channels": 8, "num_blocks": 1},
+        "data": {**_SR_X4["data"], "patch": 64, "batch": 1, "clip_len": 4},
+        "run": {**_SR_X4["run"], "iters": 4, "val_every": 2, "log_every": 1},
+        "val": {"clips": VAL_CLIPS[:1], "frames": 3, "max_size": 64},
+    },
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    """A deep copy of the preset's plain data (callers may change it)."""
+    try:
+        return copy.deepcopy(PRESETS[name])
+    except KeyError:
+        raise UsageError(f"unknown preset {name!r}", hint=f"one of {', '.join(preset_names())}") from None
