@@ -219,12 +219,42 @@ def test_training_logs_loss_and_validation_and_reports_progress(stand_ins, root,
 def test_spynet_is_frozen_for_fix_iter_steps_then_trains_at_a_lower_rate(stand_ins, root, tmp_path):
     torch.manual_seed(0)  # the loop seeds with run.seed = 0 before building the network
     init = StandInVSR(mid_channels=4).state_dict()
+    init["spynet.weight"].zero_()  # zero_flow_init
     loop.train(_tiny(root, iters=2, val_every=0), tmp_path / "a")
     after_fix = _weights(tmp_path / "a")
     assert torch.equal(after_fix["spynet.weight"], init["spynet.weight"])
     assert not torch.equal(after_fix["body.0.weight"], init["body.0.weight"])
     opt = loop.load_checkpoint(tmp_path / "a" / loop.CHECKPOINT)["optimizer"]
     assert [g["lr_mult"] for g in opt["param_groups"]] == [1.0, 0.125]
+
+
+class _Wrapped(nn.Module):
+    """RealBasicVSR's layout: SPyNet under ``basicvsr.spynet``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.basicvsr = StandInVSR()
+
+
+def test_zero_flow_init_zeroes_only_the_flow_outputs_of_spynet():
+    net = _Wrapped()
+    assert loop.zero_flow_init(net) == 1
+    assert net.basicvsr.spynet.weight.abs().sum() == 0 and net.basicvsr.spynet.bias.abs().sum() == 0
+    assert net.basicvsr.body[0].weight.abs().sum() > 0
+
+
+def test_warm_start_loads_matching_tensors_only(tmp_path):
+    from safetensors.torch import save_file
+
+    src = StandInVSR(mid_channels=4)
+    weights = {"spynet.weight": src.spynet.weight.detach().clone(), "other.weight": torch.ones(2)}
+    save_file(weights, tmp_path / "w.safetensors")
+    dst = StandInVSR(mid_channels=4)
+    assert loop.warm_start(dst, tmp_path / "w.safetensors") == ["spynet.weight"]
+    assert torch.equal(dst.spynet.weight, src.spynet.weight)
+    save_file({"nothing": torch.ones(1)}, tmp_path / "x.safetensors")
+    with pytest.raises(CheckpointError, match="no tensor"):
+        loop.warm_start(dst, tmp_path / "x.safetensors")
 
 
 def test_resume_continues_bit_for_bit(stand_ins, root, tmp_path):

@@ -82,6 +82,9 @@ class OptimConfig:
     fix_iter: int = 0  # SPyNet is frozen for the first fix_iter steps
     warmup: int = 0  # linear warm-up steps before the cosine
     grad_clip: float = 1.0  # max global gradient norm; 0 disables
+    zero_flow_init: bool = (
+        True  # an untrained SPyNet starts by predicting no motion (last conv per level = 0)
+    )
     loss: str = "charbonnier"
     charbonnier_eps: float = 1e-12  # inside the square root, as BasicVSR's Charbonnier loss
     cleaning_weight: float = 1.0  # RealBasicVSR: weight of the loss on the cleaned low-resolution frames
@@ -119,6 +122,7 @@ class TrainConfig:
     arch: str = "basicvsrpp"
     arch_args: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    init: str = ""  # weights to start from (.safetensors or a run's checkpoint.pt); matching tensors load
     data: DataConfig = field(default_factory=DataConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

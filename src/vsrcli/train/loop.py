@@ -80,6 +80,38 @@ def is_spynet(name: str) -> bool:
     return name.startswith("spynet.") or ".spynet." in name
 
 
+def zero_flow_init(model: torch.nn.Module) -> int:
+    """Zero the last convolution of every SPyNet level (the only convs with 2 outputs), so an untrained SPyNet
+    predicts no motion instead of random flows; returns how many were zeroed."""
+    count = 0
+    for name, module in model.named_modules():
+        if is_spynet(name + ".") and isinstance(module, torch.nn.Conv2d) and module.out_channels == 2:
+            torch.nn.init.zeros_(module.weight)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+            count += 1
+    return count
+
+
+def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
+    """Load the tensors of ``path`` whose names and shapes match; returns the names that were loaded."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: init weights not found")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(str(path))
+    else:
+        state = load_checkpoint(path)["model"]
+    own = model.state_dict()
+    loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+    if not loaded:
+        raise CheckpointError(f"{path}: no tensor matches the network (wrong architecture?)")
+    model.load_state_dict({k: state[k] for k in loaded}, strict=False)
+    return loaded
+
+
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
     """mean(sqrt((pred - target)^2 + eps)), a smooth L1."""
     return torch.sqrt((pred - target) ** 2 + eps).mean()
@@ -289,7 +321,12 @@ def train(
     torch.manual_seed(cfg.run.seed)
     np.random.seed(cfg.run.seed % 2**32)
     random.seed(cfg.run.seed)
-    model = ops.build_network(cfg.arch, **cfg.arch_args).to(device)
+    model = ops.build_network(cfg.arch, **cfg.arch_args)
+    if cfg.optim.zero_flow_init:
+        zero_flow_init(model)
+    if cfg.init:
+        warm_start(model, cfg.init)
+    model = model.to(device)
     spy = [p for n, p in model.named_parameters() if is_spynet(n)]
     main = [p for n, p in model.named_parameters() if not is_spynet(n)]
     groups = [{"params": main, "lr_mult": 1.0}]
