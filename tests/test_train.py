@@ -25,12 +25,23 @@ from vsrcli.train.export import export_run, sha256_file
 from vsrcli.train.presets import PRESETS, preset_dict, preset_names
 
 
+class _FlowStandIn(nn.Module):
+    """``forward(ref, supp) -> (N, 2, H, W)`` like SPyNet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(6, 2, 3, padding=1)
+
+    def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([ref, supp], dim=1))
+
+
 class StandInVSR(nn.Module):
     """A tiny x4 network with the contract of the family: (N,T,3,H,W) -> (N,T,3,4H,4W), a ``spynet`` part."""
 
     def __init__(self, mid_channels: int = 4, num_blocks: int = 1, **_: object) -> None:
         super().__init__()
-        self.spynet = nn.Conv2d(6, 2, 3, padding=1)
+        self.spynet = _FlowStandIn()
         self.register_buffer("spynet_mean", torch.zeros(1))
         self.body = nn.Sequential(
             nn.Conv2d(5, mid_channels, 3, padding=1), nn.ReLU(), nn.Conv2d(mid_channels, 48, 3, padding=1)
@@ -39,7 +50,7 @@ class StandInVSR(nn.Module):
     def forward(self, lqs: torch.Tensor) -> torch.Tensor:
         n, t, c, h, w = lqs.shape
         nxt = torch.cat([lqs[:, 1:], lqs[:, -1:]], dim=1)
-        flow = self.spynet(torch.cat([lqs, nxt], dim=2).view(-1, 2 * c, h, w))
+        flow = self.spynet(lqs.reshape(-1, c, h, w), nxt.reshape(-1, c, h, w))
         y = self.body(torch.cat([lqs.view(-1, c, h, w), flow], dim=1))
         up = nn.functional.interpolate(
             lqs.view(-1, c, h, w), scale_factor=4, mode="bilinear", align_corners=False
@@ -219,10 +230,10 @@ def test_training_logs_loss_and_validation_and_reports_progress(stand_ins, root,
 def test_spynet_is_frozen_for_fix_iter_steps_then_trains_at_a_lower_rate(stand_ins, root, tmp_path):
     torch.manual_seed(0)  # the loop seeds with run.seed = 0 before building the network
     init = StandInVSR(mid_channels=4).state_dict()
-    init["spynet.weight"].zero_()  # zero_flow_init
+    init["spynet.conv.weight"].zero_()  # zero_flow_init
     loop.train(_tiny(root, iters=2, val_every=0), tmp_path / "a")
     after_fix = _weights(tmp_path / "a")
-    assert torch.equal(after_fix["spynet.weight"], init["spynet.weight"])
+    assert torch.equal(after_fix["spynet.conv.weight"], init["spynet.conv.weight"])
     assert not torch.equal(after_fix["body.0.weight"], init["body.0.weight"])
     opt = loop.load_checkpoint(tmp_path / "a" / loop.CHECKPOINT)["optimizer"]
     assert [g["lr_mult"] for g in opt["param_groups"]] == [1.0, 0.125]
@@ -239,7 +250,7 @@ class _Wrapped(nn.Module):
 def test_zero_flow_init_zeroes_only_the_flow_outputs_of_spynet():
     net = _Wrapped()
     assert loop.zero_flow_init(net) == 1
-    assert net.basicvsr.spynet.weight.abs().sum() == 0 and net.basicvsr.spynet.bias.abs().sum() == 0
+    assert net.basicvsr.spynet.conv.weight.abs().sum() == 0 and net.basicvsr.spynet.conv.bias.abs().sum() == 0
     assert net.basicvsr.body[0].weight.abs().sum() > 0
 
 
@@ -247,11 +258,11 @@ def test_warm_start_loads_matching_tensors_only(tmp_path):
     from safetensors.torch import save_file
 
     src = StandInVSR(mid_channels=4)
-    weights = {"spynet.weight": src.spynet.weight.detach().clone(), "other.weight": torch.ones(2)}
+    weights = {"spynet.conv.weight": src.spynet.conv.weight.detach().clone(), "other.weight": torch.ones(2)}
     save_file(weights, tmp_path / "w.safetensors")
     dst = StandInVSR(mid_channels=4)
-    assert loop.warm_start(dst, tmp_path / "w.safetensors") == ["spynet.weight"]
-    assert torch.equal(dst.spynet.weight, src.spynet.weight)
+    assert loop.warm_start(dst, tmp_path / "w.safetensors") == ["spynet.conv.weight"]
+    assert torch.equal(dst.spynet.conv.weight, src.spynet.conv.weight)
     save_file({"nothing": torch.ones(1)}, tmp_path / "x.safetensors")
     with pytest.raises(CheckpointError, match="no tensor"):
         loop.warm_start(dst, tmp_path / "x.safetensors")
@@ -290,6 +301,22 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(stand_ins, ro
     loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "cut", resume=True)
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_flow_pretraining_runs_before_step_0_and_is_checkpointed(stand_ins, root, tmp_path):
+    cfg = _tiny(root, iters=2, val_every=0)
+    cfg.optim.flow_pretrain_iters = 3
+    cfg.optim.flow_pretrain_batch = 2
+    events = []
+    loop.train(cfg, tmp_path / "run", callback=events.append, stop_at_step=0)
+    assert [e.step for e in events if e.event == "flow"] == [1, 2, 3]
+    state = loop.load_checkpoint(tmp_path / "run" / loop.CHECKPOINT)
+    assert state["step"] == 0 and state["model"]["spynet.conv.weight"].abs().sum() > 0  # trained from zero
+    events.clear()
+    loop.train(cfg, tmp_path / "run", resume=True, callback=events.append)
+    assert not [e for e in events if e.event == "flow"]
+    logged = [json.loads(x) for x in (tmp_path / "run" / loop.LOG).read_text().splitlines()]
+    assert logged[0] == {"flow_step": 3, "epe": logged[0]["epe"]} and logged[-1]["step"] == 2
 
 
 def test_resume_refuses_a_different_config_and_a_missing_checkpoint(stand_ins, root, tmp_path):

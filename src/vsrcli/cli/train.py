@@ -135,6 +135,8 @@ def _train(cfg: Any, run_dir: Path, resume: bool) -> None:
                 console.print(f"{p.message}; run folder {run_dir}")
             elif p.event == "step":
                 bar.update(task, completed=p.step, loss=f"{p.loss:.4f}", rate=f"{p.it_per_s:.2f}")
+            elif p.event == "flow" and (p.step % 25 == 0 or p.step == p.total):
+                console.print(f"SPyNet pre-training {p.step}/{p.total}: end-point error {p.loss:.3f} px")
             elif p.event == "val":
                 bar.update(task, val=f"{p.val_psnr:.2f} dB")
                 console.print(f"step {p.step}: validation PSNR-Y {p.val_psnr:.3f} dB")

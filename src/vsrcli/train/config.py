@@ -82,9 +82,12 @@ class OptimConfig:
     fix_iter: int = 0  # SPyNet is frozen for the first fix_iter steps
     warmup: int = 0  # linear warm-up steps before the cosine
     grad_clip: float = 1.0  # max global gradient norm; 0 disables
-    zero_flow_init: bool = (
-        True  # an untrained SPyNet starts by predicting no motion (last conv per level = 0)
-    )
+    # An untrained SPyNet starts by predicting no motion (the last conv of each level is zeroed) ...
+    zero_flow_init: bool = True
+    # ... and may first learn small motions from synthetic pairs with exact flow, before step 0.
+    flow_pretrain_iters: int = 0
+    flow_pretrain_lr: float = 1e-4
+    flow_pretrain_batch: int = 8
     loss: str = "charbonnier"
     charbonnier_eps: float = 1e-12  # inside the square root, as BasicVSR's Charbonnier loss
     cleaning_weight: float = 1.0  # RealBasicVSR: weight of the loss on the cleaned low-resolution frames

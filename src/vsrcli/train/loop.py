@@ -379,10 +379,13 @@ def train(
         emit(Progress("checkpoint", step, total, elapsed_s=elapsed, message=str(ckpt_path)))
 
     emit(Progress("start", step, total, elapsed_s=elapsed, message=f"{len(clips)} training clips"))
-    last_save = time.monotonic()
     rate = 0.0
-    model.train()
     with _sigint_flag() as stop:
+        if payload is None and cfg.optim.flow_pretrain_iters > 0:
+            elapsed += _pretrain_flow(model, clips, cfg, stop, emit, log)
+            checkpoint()  # a resume from here skips the pre-training
+        last_save = time.monotonic()
+        model.train()
         while step < total and (stop_at_step is None or step < stop_at_step):
             t0 = time.monotonic()
             lr = lr_at(step, total, cfg.optim.lr, cfg.optim.eta_min, cfg.optim.warmup)
@@ -456,6 +459,50 @@ def train(
     checkpoint()
     emit(Progress("done", step, total, elapsed_s=elapsed))
     return TrainResult(out, step, elapsed, ckpt_path, val_history)
+
+
+def find_spynet(model: torch.nn.Module) -> torch.nn.Module:
+    """The SPyNet inside a network (``spynet`` or ``basicvsr.spynet``)."""
+    for name, module in model.named_modules():
+        if name.split(".")[-1] == "spynet":
+            return module
+    raise UsageError("this network has no SPyNet to pre-train")
+
+
+def _pretrain_flow(
+    model: torch.nn.Module,
+    clips: list[Any],
+    cfg: TrainConfig,
+    stop: threading.Event,
+    emit: Callable[[Progress], None],
+    log: _Log,
+) -> float:
+    """Supervised SPyNet pre-training; returns its wall time. Ctrl-C here stops without a checkpoint."""
+    from vsrcli.train.flow import pretrain_spynet
+
+    n = cfg.optim.flow_pretrain_iters
+    start = time.monotonic()
+
+    def report(step: int, epe: float) -> None:
+        emit(Progress("flow", step, n, loss=epe, elapsed_s=time.monotonic() - start))
+        if step % 10 == 0 or step == n:
+            log.write({"flow_step": step, "epe": epe})
+        if stop.is_set():
+            raise Interrupted("interrupted during SPyNet pre-training; nothing was saved", hint="start again")
+
+    spynet = find_spynet(model)
+    device = next(spynet.parameters()).device
+    pretrain_spynet(
+        spynet,
+        clips,
+        steps=n,
+        batch=cfg.optim.flow_pretrain_batch,
+        lr=cfg.optim.flow_pretrain_lr,
+        seed=cfg.run.seed + 1,
+        device=device,
+        callback=report,
+    )
+    return time.monotonic() - start
 
 
 def config_from_checkpoint(path: str | Path) -> TrainConfig:
