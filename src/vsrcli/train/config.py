@@ -64,7 +64,7 @@ class DegradationConfig:
     crf: list[int] = field(default_factory=lambda: [28, 40])  # compress: x264 CRF range
     codec: str = "libx264"
     blur_sigma: list[float] = field(default_factory=lambda: [0.2, 3.0])  # Gaussian blur sigma range
-    motion_len: list[int] = field(default_factory=lambda: [3, 15])  # motion blur kernel length range
+    motion_len: list[int] = field(default_factory=lambda: [3, 15])  # motion blur kernel size range (odd)
     blur_kinds: list[str] = field(default_factory=lambda: ["gaussian", "motion", "average"])
     # realworld: each parameter drifts across the frames of a clip by a bounded random walk
     walk_step: float = 0.05  # per-frame step, as a fraction of each parameter's range

@@ -130,8 +130,8 @@ def _blur_clip(clip: torch.Tensor, cfg: DegradationConfig, rng: np.random.Genera
     if kind == "gaussian":
         return ops.gaussian_blur(clip, float(rng.uniform(*cfg.blur_sigma)))
     if kind == "motion":
-        length = int(rng.integers(cfg.motion_len[0], cfg.motion_len[1] + 1))
-        return ops.motion_blur(clip, length, float(rng.uniform(0.0, 180.0)))
+        size = int(rng.integers(cfg.motion_len[0], cfg.motion_len[1] + 1)) | 1  # odd
+        return ops.motion_blur(clip, size, torch.Generator().manual_seed(int(rng.integers(2**62))))
     window = int(rng.choice([3, 5, 7]))
     return ops.temporal_average_blur(clip, window)
 

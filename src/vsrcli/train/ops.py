@@ -33,10 +33,10 @@ def imresize(x: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def bd_downsample(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """BasicVSR's BD: Gaussian blur (sigma 1.6) then every ``scale``-th pixel."""
-    from vsrcli.degrade import bd_downsample as _bd
+    """BasicVSR's BD on (..., C, H, W) floats: Gaussian blur (sigma 1.6) then every ``scale``-th pixel."""
+    from vsrcli.degrade import bd_blur
 
-    return _bd(x, scale)
+    return bd_blur(x, scale, 1.6, "basicvsr")
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -45,10 +45,11 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return _blur(x, sigma)
 
 
-def motion_blur(x: torch.Tensor, length: int, angle: float) -> torch.Tensor:
+def motion_blur(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """One random camera-shake kernel of odd ``size`` applied to all frames of (..., C, H, W)."""
     from vsrcli.degrade import motion_blur as _blur
 
-    return _blur(x, length, angle)
+    return _blur(x, size, None, generator)
 
 
 def temporal_average_blur(x: torch.Tensor, window: int) -> torch.Tensor:
@@ -66,7 +67,8 @@ def compress(frames: np.ndarray, codec: str, crf: int) -> np.ndarray:
 
 
 def psnr_y(output: torch.Tensor, target: torch.Tensor) -> float:
-    """PSNR on the Y channel, crop 0, of (T, 3, H, W) frames in [0, 1] (the official protocol)."""
-    from vsrcli.metrics import psnr, rgb_to_y, to_uint8
+    """Mean over frames of the PSNR on Y, crop 0, of (T, 3, H, W) frames in [0, 1] (the official protocol)."""
+    from vsrcli.metrics import psnr, to_uint8
 
-    return float(psnr(rgb_to_y(to_uint8(output)), rgb_to_y(to_uint8(target))))
+    out, ref = to_uint8(output), to_uint8(target)
+    return sum(psnr(o, r, crop_border=0, y_channel=True) for o, r in zip(out, ref, strict=True)) / len(out)
