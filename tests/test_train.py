@@ -21,7 +21,7 @@ from vsrcli.errors import CheckpointError, Interrupted, UsageError
 from vsrcli.io.frames import write_image
 from vsrcli.train import config as cfgmod
 from vsrcli.train import loop, ops
-from vsrcli.train.export import export_run, sha256_file
+from vsrcli.train.export import export_run, export_state, sha256_file
 from vsrcli.train.presets import PRESETS, preset_dict, preset_names
 
 
@@ -319,6 +319,19 @@ def test_flow_pretraining_runs_before_step_0_and_is_checkpointed(stand_ins, root
     assert logged[0] == {"flow_step": 3, "epe": logged[0]["epe"]} and logged[-1]["step"] == 2
 
 
+def test_skipping_the_zero_flow_spynet_changes_nothing(stand_ins, root, tmp_path, monkeypatch):
+    calls = []
+    real = _FlowStandIn.forward
+    monkeypatch.setattr(_FlowStandIn, "forward", lambda self, a, b: calls.append(1) or real(self, a, b))
+    loop.train(_tiny(root, iters=3, val_every=0), tmp_path / "skip")
+    assert len(calls) == 1  # steps 1-2 (frozen at zero flow) skipped SPyNet, step 3 ran it
+    monkeypatch.setattr(loop, "flow_is_zero", lambda model: False)
+    loop.train(_tiny(root, iters=3, val_every=0), tmp_path / "full")
+    assert len(calls) == 4
+    a, b = _weights(tmp_path / "skip"), _weights(tmp_path / "full")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_resume_refuses_a_different_config_and_a_missing_checkpoint(stand_ins, root, tmp_path):
     loop.train(_tiny(root, iters=2, val_every=0), tmp_path / "run")
     changed = _tiny(root, iters=4, val_every=0)
@@ -371,6 +384,10 @@ def test_export_writes_hash_named_tensors_only_and_a_model_card(stand_ins, root,
     assert card["training"]["iterations"] == 3 and card["validation"]["curve"][-1][0] == 3
     assert "parkour" in card["data"]["held_out"]["davis_val"]
     assert res.card_md.read_text().startswith("# tiny")
+    half = _tiny(root, iters=3, export_dtype="float16")
+    res16 = export_state(state, half, tmp_path / "rel16")
+    assert all(t.dtype == torch.float16 for t in load_file(str(res16.weights)).values())
+    assert res16.weights.stat().st_size < 0.6 * res.weights.stat().st_size
 
 
 # --- CLI ------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Release files from a training run: tensors-only safetensors named by their hash, plus a model card.
 
 The weights file holds exactly the network's ``state_dict`` (the official key layout, SPyNet's mean/std
-buffers included) as contiguous float32, and is named ``<name>-<first 8 hex of sha256>.safetensors`` so the
-zoo can verify it. The card (JSON for programs, Markdown for people) records how the model was made.
+buffers included) as contiguous float32 (or float16, ``run.export_dtype``, half the size), and is named
+``<name>-<first 8 hex of sha256>.safetensors`` so the zoo can verify it. The card (JSON for programs,
+Markdown for people) records how the model was made.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def export_state(
     except OSError as exc:
         raise OutputError(f"{dest}: cannot create folder ({exc.strerror})") from exc
     name = name or cfg.name
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+    dtype = torch.float16 if cfg.run.export_dtype == "float16" else torch.float32
+    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
     if num_params is None:  # without the network at hand: every tensor but SPyNet's normalisation buffers
         num_params = sum(
             v.numel() for k, v in tensors.items() if not k.endswith(("spynet.mean", "spynet.std"))
@@ -96,6 +98,7 @@ def export_state(
         "file": weights.name,
         "sha256": digest,
         "file_size_bytes": weights.stat().st_size,
+        "dtype": cfg.run.export_dtype,
         "arch": cfg.arch,
         "arch_args": cfg.arch_args,
         "num_params": num_params,

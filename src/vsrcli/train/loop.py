@@ -37,7 +37,8 @@ FORMAT = "vsrcli-train-checkpoint/1"
 
 # Config fields a resumed run may change; anything else must match the checkpoint.
 RESUMABLE_CHANGES = {("run", "iters"), ("run", "device"), ("run", "threads"), ("run", "checkpoint_minutes")}
-RESUMABLE_CHANGES |= {("run", "log_every"), ("run", "val_every"), ("data", "cache_mb"), ("data", "root")}
+RESUMABLE_CHANGES |= {("run", "log_every"), ("run", "val_every"), ("run", "export_dtype")}
+RESUMABLE_CHANGES |= {("data", "cache_mb"), ("data", "root")}
 
 
 @dataclass
@@ -91,6 +92,47 @@ def zero_flow_init(model: torch.nn.Module) -> int:
                 torch.nn.init.zeros_(module.bias)
             count += 1
     return count
+
+
+def flow_is_zero(model: torch.nn.Module) -> bool:
+    """True when every SPyNet level's last conv is all zeros, i.e. SPyNet outputs exactly zero flow."""
+    found = False
+    for name, module in model.named_modules():
+        if is_spynet(name + ".") and isinstance(module, torch.nn.Conv2d) and module.out_channels == 2:
+            found = True
+            if module.weight.count_nonzero() or (module.bias is not None and module.bias.count_nonzero()):
+                return False
+    return found
+
+
+class _ZeroFlow:
+    """While SPyNet is frozen at its zero-flow init its output is exactly zero, so skip computing it: the same
+    numbers for ~15% less work per step (2(T-1) SPyNet passes over the clip)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        try:
+            self.spynet: torch.nn.Module | None = find_spynet(model)
+        except UsageError:
+            self.spynet = None
+        self._active = False
+
+    @property
+    def active(self) -> bool:
+        return self._active
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        if self.spynet is None or value == self._active:
+            return
+        if value:
+            self.spynet.forward = _zero_flow  # type: ignore[method-assign]
+        else:
+            del self.spynet.forward
+        self._active = value
+
+
+def _zero_flow(ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+    return ref.new_zeros(ref.shape[0], 2, *ref.shape[-2:])
 
 
 def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
@@ -378,6 +420,7 @@ def train(
         )
         emit(Progress("checkpoint", step, total, elapsed_s=elapsed, message=str(ckpt_path)))
 
+    skip_flow = _ZeroFlow(model)
     emit(Progress("start", step, total, elapsed_s=elapsed, message=f"{len(clips)} training clips"))
     rate = 0.0
     with _sigint_flag() as stop:
@@ -394,6 +437,7 @@ def train(
             frozen = step < cfg.optim.fix_iter
             for p in spy:
                 p.requires_grad_(not frozen)
+            skip_flow.active = frozen and flow_is_zero(model)
 
             gt = sampler.sample()
             deg = degrade(gt, cfg.degradation, sampler.rng)
@@ -456,6 +500,7 @@ def train(
             if time.monotonic() - last_save >= cfg.run.checkpoint_minutes * 60:
                 checkpoint()
                 last_save = time.monotonic()
+    skip_flow.active = False
     checkpoint()
     emit(Progress("done", step, total, elapsed_s=elapsed))
     return TrainResult(out, step, elapsed, ckpt_path, val_history)

@@ -76,6 +76,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "name": "basicvsrpp-c32n4-bix4",
         "description": "BasicVSR++ for BI x4 (MATLAB bicubic), the shipped default of `vsrcli upscale`.",
         "arch_args": {"mid_channels": 32, "num_blocks": 4},
+        "run": {**_RUN, "export_dtype": "float16"},  # 3.0 M parameters: 6 MB instead of 12 MB
     },
     "bdx4": {
         **_SR_X4,
