@@ -35,8 +35,11 @@ LOG = "log.jsonl"
 CONFIG = "config.toml"
 FORMAT = "vsrcli-train-checkpoint/1"
 
-# Config fields a resumed run may change; anything else must match the checkpoint.
+# Config fields a resumed run may change (bookkeeping, and a curriculum: longer clips, bigger patches or
+# batches, a longer or shorter schedule); anything else must match the checkpoint. Resuming with nothing
+# changed continues bit for bit.
 RESUMABLE_CHANGES = {("run", "iters"), ("run", "device"), ("run", "threads"), ("run", "checkpoint_minutes")}
+RESUMABLE_CHANGES |= {("data", "clip_len"), ("data", "patch"), ("data", "batch"), ("optim", "fix_iter")}
 RESUMABLE_CHANGES |= {("run", "log_every"), ("run", "val_every"), ("run", "export_dtype")}
 RESUMABLE_CHANGES |= {("data", "cache_mb"), ("data", "root")}
 
