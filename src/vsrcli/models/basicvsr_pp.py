@@ -1,0 +1,219 @@
+"""BasicVSR++: second-order grid propagation with flow-guided deformable alignment.
+
+Two variants share the code: x4 super-resolution (``is_low_res_input=True``) and the strided restoration
+variant (``is_low_res_input=False``: two stride-2 convs in front, flows on bicubic x0.25 frames, output at
+input size) used for deblurring, denoising and compressed-video enhancement.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vsrcli.models.basicvsr import bilinear_x4, compute_flows, upsample_head, warp
+from vsrcli.models.layers.blocks import (
+    PixelShufflePack,
+    ResidualBlocksWithInputConv,
+    check_min_size,
+    is_mirror_extended,
+)
+from vsrcli.models.layers.deform import DeformConvBase
+from vsrcli.models.spynet import SPyNet
+
+BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
+
+
+class SecondOrderDeformableAlignment(DeformConvBase):
+    """DCN over [feature n-1, feature n-2] whose offsets are residues (bounded by ``max_residue_magnitude``
+    through tanh) on top of the optical flows to frames n-1 and n-2.
+
+    ``conv_offset`` sees ``[warped n-1, current, warped n-2, flow n-1, flow n-2]`` (3*mid + 4 channels).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, deform_groups: int = 16, max_residue_magnitude: float = 10
+    ) -> None:
+        super().__init__(in_channels, out_channels, 3, 1, deform_groups)
+        self.max_residue_magnitude = max_residue_magnitude
+        mid = out_channels
+        self.conv_offset = nn.Sequential(
+            nn.Conv2d(3 * mid + 4, mid, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.1),
+            nn.Conv2d(mid, mid, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.1),
+            nn.Conv2d(mid, mid, 3, 1, 1),
+            nn.LeakyReLU(negative_slope=0.1),
+            nn.Conv2d(mid, 27 * deform_groups, 3, 1, 1),
+        )
+        nn.init.zeros_(self.conv_offset[-1].weight)
+        nn.init.zeros_(self.conv_offset[-1].bias)
+
+    def forward(
+        self, x: torch.Tensor, extra_feat: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
+    ) -> torch.Tensor:
+        out = self.conv_offset(
+            torch.cat([extra_feat, flow_1.to(extra_feat.dtype), flow_2.to(extra_feat.dtype)], 1)
+        )
+        offset, mask = self.offsets_and_mask(out, self.max_residue_magnitude, (flow_1, flow_2))
+        return self.deform(x, offset, mask)
+
+
+class BasicVSRPlusPlusNet(nn.Module):
+    """BasicVSR++ with keys equal to the official ``BasicVSRPlusPlusNet`` (MMEditing ``BasicVSRPlusPlus``).
+
+    ``extra_in_channels`` conditioning channels (e.g. a noise-level map) may follow the 3 RGB channels of
+    the input; they only enter the first conv of ``feat_extract``. With the default 0 the layout is the
+    official one. ``cpu_cache`` (features parked on the CPU between uses) is implemented as in the official
+    code: active only for CUDA inputs longer than ``cpu_cache_length`` frames, numerically identical, and
+    its output is returned on the CPU.
+    """
+
+    min_frames = 1
+
+    def __init__(
+        self,
+        mid_channels: int = 64,
+        num_blocks: int = 7,
+        max_residue_magnitude: float = 10,
+        is_low_res_input: bool = True,
+        cpu_cache_length: int = 100,
+        extra_in_channels: int = 0,
+    ) -> None:
+        super().__init__()
+        self.mid_channels = mid_channels
+        self.is_low_res_input = is_low_res_input
+        self.cpu_cache_length = cpu_cache_length
+        self.extra_in_channels = extra_in_channels
+        self.scale = 4 if is_low_res_input else 1
+        self.min_size = 64 if is_low_res_input else 256
+        self.size_multiple = 1 if is_low_res_input else 4
+        in_ch = 3 + extra_in_channels
+
+        self.spynet = SPyNet()
+        if is_low_res_input:
+            self.feat_extract: nn.Module = ResidualBlocksWithInputConv(in_ch, mid_channels, 5)
+        else:
+            self.feat_extract = nn.Sequential(
+                nn.Conv2d(in_ch, mid_channels, 3, 2, 1),
+                nn.LeakyReLU(negative_slope=0.1),
+                nn.Conv2d(mid_channels, mid_channels, 3, 2, 1),
+                nn.LeakyReLU(negative_slope=0.1),
+                ResidualBlocksWithInputConv(mid_channels, mid_channels, 5),
+            )
+        self.deform_align = nn.ModuleDict()
+        self.backbone = nn.ModuleDict()
+        for i, name in enumerate(BRANCHES):
+            self.deform_align[name] = SecondOrderDeformableAlignment(
+                2 * mid_channels, mid_channels, 16, max_residue_magnitude
+            )
+            self.backbone[name] = ResidualBlocksWithInputConv(
+                (2 + i) * mid_channels, mid_channels, num_blocks
+            )
+        self.reconstruction = ResidualBlocksWithInputConv(5 * mid_channels, mid_channels, 5)
+        self.upsample1 = PixelShufflePack(mid_channels, mid_channels, 2)
+        self.upsample2 = PixelShufflePack(mid_channels, 64, 2)
+        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
+        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+
+    def _cpu_cache_active(self, lqs: torch.Tensor) -> bool:
+        """The official rule: park features on the CPU for CUDA inputs longer than ``cpu_cache_length``."""
+        return lqs.is_cuda and lqs.shape[1] > self.cpu_cache_length
+
+    def _propagate(
+        self,
+        feats: dict[str, list[torch.Tensor]],
+        flows: torch.Tensor,
+        name: str,
+        device: torch.device,
+        cache: bool,
+    ) -> list[torch.Tensor]:
+        """One propagation branch; returns its features in chronological order (§4.3 of the reference)."""
+        n, t_flows, _, h, w = flows.shape
+        t = t_flows + 1
+        backward = name.startswith("backward")
+        frames = list(range(t - 1, -1, -1)) if backward else list(range(t))
+        earlier = [k for k in BRANCHES if k in feats and k != name]
+        out: list[torch.Tensor] = []
+        feat_prop = flows.new_zeros(n, self.mid_channels, h, w, device=device)
+        for i, idx in enumerate(frames):
+            feat_current = feats["spatial"][idx].to(device)
+            if i > 0:
+                flow_n1 = flows[:, idx if backward else idx - 1].to(device)
+                cond_n1 = warp(feat_prop, flow_n1)
+                if i > 1:
+                    feat_n2 = out[-2].to(device)
+                    flow_prev = flows[:, idx + 1 if backward else idx - 2].to(device)
+                    flow_n2 = flow_n1 + warp(flow_prev, flow_n1)
+                    cond_n2 = warp(feat_n2, flow_n2)
+                else:
+                    feat_n2 = torch.zeros_like(feat_prop)
+                    flow_n2 = torch.zeros_like(flow_n1)
+                    cond_n2 = torch.zeros_like(cond_n1)
+                cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
+                feat_prop = self.deform_align[name](
+                    torch.cat([feat_prop, feat_n2], dim=1), cond, flow_n1, flow_n2
+                )
+            feat = torch.cat(
+                [feat_current] + [feats[k][idx].to(device) for k in earlier] + [feat_prop], dim=1
+            )
+            feat_prop = feat_prop + self.backbone[name](feat)
+            out.append(feat_prop.cpu() if cache else feat_prop)
+            if cache:
+                torch.cuda.empty_cache()
+        return out[::-1] if backward else out
+
+    def forward(self, lqs: torch.Tensor) -> torch.Tensor:
+        """(N, T, 3+extra, H, W) in [0, 1] -> (N, T, 3, sH, sW), unclamped."""
+        n, t, c, h, w = lqs.shape
+        if c != 3 + self.extra_in_channels:
+            raise ValueError(f"BasicVSR++ expects {3 + self.extra_in_channels} input channels, got {c}")
+        check_min_size(h, w, self.min_size)
+        if h % self.size_multiple or w % self.size_multiple:
+            raise ValueError(f"frame size {h}x{w} must be a multiple of {self.size_multiple} (pad it first)")
+        images = lqs[:, :, :3]
+        device = lqs.device
+        cache = self._cpu_cache_active(lqs)
+
+        if self.is_low_res_input:
+            flow_frames = images
+        else:
+            flow_frames = F.interpolate(images.reshape(-1, 3, h, w), scale_factor=0.25, mode="bicubic").view(
+                n, t, 3, h // 4, w // 4
+            )
+        mirrored = is_mirror_extended(images)
+
+        feats: dict[str, list[torch.Tensor]] = {}
+        if cache:
+            spatial = []
+            for i in range(t):
+                spatial.append(self.feat_extract(lqs[:, i]).cpu())
+                torch.cuda.empty_cache()
+            feats["spatial"] = spatial
+        else:
+            all_feats = self.feat_extract(lqs.reshape(-1, c, h, w))
+            all_feats = all_feats.view(n, t, *all_feats.shape[1:])
+            feats["spatial"] = [all_feats[:, i] for i in range(t)]
+
+        flows_forward, flows_backward = compute_flows(self.spynet, flow_frames, mirrored)
+        if flows_forward is None:
+            flows_forward = flows_backward.flip(1)
+        if cache:
+            flows_forward, flows_backward = flows_forward.cpu(), flows_backward.cpu()
+
+        for name in BRANCHES:
+            flows = flows_backward if name.startswith("backward") else flows_forward
+            feats[name] = self._propagate(feats, flows, name, device, cache)
+
+        outputs = []
+        for i in range(t):
+            hr = torch.cat([feats[k][i].to(device) for k in ("spatial", *BRANCHES)], dim=1)
+            for k in ("spatial", *BRANCHES):
+                feats[k][i] = hr.new_zeros(0)  # free each frame's features once used
+            hr = upsample_head(self, self.reconstruction(hr))
+            hr = hr + (bilinear_x4(images[:, i]) if self.is_low_res_input else images[:, i])
+            if cache:
+                hr = hr.cpu()
+                torch.cuda.empty_cache()
+            outputs.append(hr)
+        return torch.stack(outputs, dim=1)

@@ -1,0 +1,144 @@
+"""Modulated deformable convolution (DCNv2, mmcv layout): one entry point and the shared module logic.
+
+Offsets have ``2 * G * k * k`` channels ordered ``[group][kernel point][(dy, dx)]``, the mask ``G * k * k``
+channels ordered ``[group][kernel point]``; input channels are split into ``G`` contiguous groups. This is
+the layout of both mmcv's ``ModulatedDeformConv2d`` and ``torchvision.ops.deform_conv2d``, so official
+checkpoints load unchanged. A faster implementation can replace :func:`modulated_deform_conv2d` alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from vsrcli.models.layers.flow import autocast_enabled, autocast_off
+
+
+def modulated_deform_conv2d(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    mask: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int = 1,
+    padding: int = 1,
+    dilation: int = 1,
+    deform_groups: int = 1,
+) -> torch.Tensor:
+    """DCNv2 forward; ``deform_groups`` must agree with the offset's channel count (checked here)."""
+    import torchvision.ops
+
+    kh, kw = weight.shape[-2:]
+    if offset.shape[1] != 2 * deform_groups * kh * kw or mask.shape[1] != deform_groups * kh * kw:
+        raise ValueError(
+            f"modulated_deform_conv2d: offset/mask have {offset.shape[1]}/{mask.shape[1]} channels, "
+            f"expected {2 * deform_groups * kh * kw}/{deform_groups * kh * kw} for {deform_groups} groups"
+        )
+    dtype = x.dtype
+    if autocast_enabled(x) or (x.device.type == "cpu" and dtype in (torch.float16, torch.bfloat16)):
+        # As torchvision's own CUDA autocast rule: compute in float32, return x's dtype. Its CPU kernel has
+        # no half-precision version and no autocast rule at all, so this path covers CPU too.
+        with autocast_off(x):
+            out = torchvision.ops.deform_conv2d(
+                x.float(),
+                offset.float(),
+                weight.float(),
+                None if bias is None else bias.float(),
+                stride=(stride, stride),
+                padding=(padding, padding),
+                dilation=(dilation, dilation),
+                mask=mask.float(),
+            )
+        return out.to(dtype)
+    return torchvision.ops.deform_conv2d(
+        x,
+        offset.to(dtype),
+        weight,
+        bias,
+        stride=(stride, stride),
+        padding=(padding, padding),
+        dilation=(dilation, dilation),
+        mask=mask.to(dtype),
+    )
+
+
+class DeformConvBase(nn.Module):
+    """Holds a DCNv2's ``weight`` and ``bias`` (the checkpoint keys) and applies it given offsets.
+
+    Subclasses add their own ``conv_offset`` predictor; the EDVR PCD pack and BasicVSR++ second-order
+    alignment both derive their offsets and masks through :meth:`offsets_and_mask`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        padding: int = 1,
+        deform_groups: int = 1,
+    ) -> None:
+        super().__init__()
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = kernel_size
+        self.padding = padding
+        self.deform_groups = deform_groups
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        bound = 1.0 / math.sqrt(in_channels * kernel_size * kernel_size)
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+
+    def offsets_and_mask(
+        self,
+        out: torch.Tensor,
+        max_magnitude: float | None = None,
+        flow_priors: tuple[torch.Tensor, ...] = (),
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Split a ``conv_offset`` output into (offset, mask), in float32 even under autocast.
+
+        ``out`` has 3 equal chunks o1, o2, m: offset = cat(o1, o2), optionally bounded as
+        ``max_magnitude * tanh(offset)``; each flow prior (N, 2, H, W) in (dx, dy) order is then added,
+        flipped to (dy, dx), to its own equal slice of the offset channels; mask = sigmoid(m).
+        """
+        with autocast_off(out):
+            o1, o2, m = torch.chunk(out.float(), 3, dim=1)
+            offset = torch.cat((o1, o2), dim=1)
+            if max_magnitude is not None:
+                offset = max_magnitude * torch.tanh(offset)
+            if flow_priors:
+                parts = torch.chunk(offset, len(flow_priors), dim=1)
+                offset = torch.cat(
+                    [
+                        part + flow.float().flip(1).repeat(1, part.shape[1] // 2, 1, 1)
+                        for part, flow in zip(parts, flow_priors, strict=True)
+                    ],
+                    dim=1,
+                )
+            mask = torch.sigmoid(m)
+        return offset, mask
+
+    def deform(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Apply the deformable convolution with this module's weights."""
+        return modulated_deform_conv2d(
+            x, offset, mask, self.weight, self.bias, 1, self.padding, 1, self.deform_groups
+        )
+
+
+class ModulatedDCNPack(DeformConvBase):
+    """EDVR's DCN pack: offsets and mask predicted from a separate feature by one plain conv.
+
+    No tanh bound and no flow prior; ``conv_offset`` outputs ``3 * G * k * k`` channels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, deform_groups: int = 8) -> None:
+        super().__init__(in_channels, out_channels, 3, 1, deform_groups)
+        self.conv_offset = nn.Conv2d(in_channels, deform_groups * 3 * 9, 3, 1, 1)
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
+
+    def forward(self, x: torch.Tensor, extra_feat: torch.Tensor) -> torch.Tensor:
+        offset, mask = self.offsets_and_mask(self.conv_offset(extra_feat))
+        return self.deform(x, offset, mask)
