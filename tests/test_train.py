@@ -418,3 +418,36 @@ def test_cli_trains_resumes_and_exports(stand_ins, root, tmp_path, capsys):
     assert len(list((out / "export").glob("tiny-*.safetensors"))) == 1
     assert run(["train", "--preset", "bix4", "--config", str(cfg_path)]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_network_trains_resumes_exactly_and_exports(root, tmp_path):
+    """The real BasicVSR++ (c8n1) in the loop: split + resume equals straight; the export loads strictly."""
+    pytest.importorskip("vsrcli.models.arch")
+    pytest.importorskip("vsrcli.degrade")
+    from safetensors.torch import load_file
+
+    from vsrcli.models.arch import build_network
+
+    big = root / "big"
+    big.mkdir()
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (256, 260, 3), dtype=np.uint8)
+    for i in range(3):
+        write_image(big / f"{i}.png", np.ascontiguousarray(np.roll(base, i, axis=1)))
+
+    def cfg() -> cfgmod.TrainConfig:
+        c = _tiny(root, iters=2, val_every=0)
+        c.arch_args = {"mid_channels": 8, "num_blocks": 1}
+        c.data.paths, c.data.patch, c.data.batch, c.data.clip_len = ["video:big"], 64, 1, 2
+        return c
+
+    loop.train(cfg(), tmp_path / "a")
+    loop.train(cfg(), tmp_path / "b", stop_at_step=1)
+    loop.train(cfg(), tmp_path / "b", resume=True)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    res = export_run(tmp_path / "a", tmp_path / "rel")
+    net = build_network("basicvsrpp", mid_channels=8, num_blocks=1)
+    net.load_state_dict(load_file(str(res.weights)), strict=True)
+    assert any(k.startswith("spynet.basic_module.") for k in a)
