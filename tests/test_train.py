@@ -218,6 +218,7 @@ def test_training_logs_loss_and_validation_and_reports_progress(stand_ins, root,
     assert len(losses) == 6 and all(math.isfinite(v) for v in losses)
     vals = [r for r in records if "val_psnr_y" in r]
     assert [r["step"] for r in vals] == [3, 6] and set(vals[0]["val"]) == {"blackswan"}
+    assert records[0]["step"] == 0 and 5 < records[0]["baseline_psnr_y"] < 60  # bicubic on the same clips
     kinds = [e.event for e in events]
     assert (
         kinds[0] == "start" and kinds[-1] == "done" and kinds.count("step") == 6 and kinds.count("val") == 2
@@ -384,6 +385,7 @@ def test_export_writes_hash_named_tensors_only_and_a_model_card(stand_ins, root,
     assert card["num_params"] == sum(p.numel() for p in StandInVSR(mid_channels=4).parameters())
     assert card["training"]["iterations"] == 3 and card["validation"]["curve"][-1][0] == 3
     assert "parkour" in card["data"]["held_out"]["davis_val"]
+    assert card["validation"]["baseline"] > 0 and card["validation"]["baseline_is"] == "MATLAB bicubic x4"
     assert res.card_md.read_text().startswith("# tiny")
     half = _tiny(root, iters=3, export_dtype="float16")
     res16 = export_state(state, half, tmp_path / "rel16")

@@ -55,6 +55,7 @@ def export_run(run_dir: str | Path, dest: str | Path, *, name: str | None = None
         step=int(payload["step"]),
         elapsed_s=float(payload["elapsed_s"]),
         val_history=list(payload["val_history"]),
+        val_baseline=payload.get("val_baseline"),
     )
 
 
@@ -68,6 +69,7 @@ def export_state(
     step: int = 0,
     elapsed_s: float = 0.0,
     val_history: list[dict[str, Any]] | None = None,
+    val_baseline: float | None = None,
 ) -> ExportResult:
     """Write ``state`` (a network state dict) and its card into ``dest``."""
     import torch
@@ -127,6 +129,8 @@ def export_state(
             "clips": cfg.val.clips,
             "frames": cfg.val.frames,
             "max_size_lr": cfg.val.max_size,
+            "baseline": None if val_baseline is None else round(val_baseline, 3),
+            "baseline_is": "MATLAB bicubic x4" if cfg.degradation.scale != 1 else "the degraded input",
             "final": history[-1] if history else None,
             "curve": [[r["step"], round(r["val_psnr_y"], 3)] for r in history],
         },
@@ -160,7 +164,8 @@ def render_card(card: dict[str, Any]) -> str:
         f"{t['wall_time_s'] / 3600:.2f} h, {t['precision']}, clips of {d['clip_len']} frames, "
         f"LR patch {d['patch_lr']}, batch {d['batch']}",
         f"- validation ({v['metric']}) on {', '.join(Path(c).name for c in v['clips'])}: "
-        + (f"{final['val_psnr_y']:.2f} dB at step {final['step']}" if final else "not run"),
+        + (f"{final['val_psnr_y']:.2f} dB at step {final['step']}" if final else "not run")
+        + (f" ({v['baseline_is']}: {v['baseline']:.2f} dB)" if v.get("baseline") is not None else ""),
     ]
     if v["curve"]:
         lines += ["", "| step | val PSNR-Y (dB) |", "| ---: | ---: |"]

@@ -316,6 +316,18 @@ def validate_model(
     return scores
 
 
+def validation_baseline(val_set: list[tuple[str, torch.Tensor, torch.Tensor]], scale: int) -> float | None:
+    """Mean PSNR (Y) of the obvious answer on the validation clips: MATLAB bicubic for x4, the input itself
+    for restoration; what a trained model has to beat."""
+    if not val_set:
+        return None
+    scores = []
+    for _, lq, gt in val_set:
+        guess = ops.imresize(lq[:, :3], float(scale)) if scale != 1 else lq[:, :3]
+        scores.append(ops.psnr_y(guess.clamp(0, 1), gt))
+    return sum(scores) / len(scores)
+
+
 def prepare_validation(cfg: TrainConfig, root: str) -> list[tuple[str, torch.Tensor, torch.Tensor]]:
     """(name, input, ground truth) for each validation clip, degraded once with the validation seed."""
     if not cfg.val.clips or cfg.run.val_every == 0:
@@ -400,6 +412,9 @@ def train(
     else:
         (out / CONFIG).write_text(to_toml(cfg.to_dict()))
     log = _Log(out / LOG, step if payload is not None else None)
+    baseline = validation_baseline(val_set, cfg.degradation.scale)
+    if baseline is not None and payload is None:
+        log.write({"step": 0, "baseline_psnr_y": baseline})
     total = cfg.run.iters
     want_clean = cfg.arch == "realbasicvsr"
 
@@ -417,6 +432,7 @@ def train(
                 "rng": rng_state(),
                 "elapsed_s": elapsed,
                 "val_history": val_history,
+                "val_baseline": baseline,
                 "loss_window": window,
                 "torch_version": str(torch.__version__),
             },
