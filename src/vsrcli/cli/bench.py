@@ -1,9 +1,273 @@
-"""`vsrcli bench` commands (filled in by its issue)."""
+"""`vsrcli benchmark`: quality and speed of models on folders of clips, rendered with rich.
+
+All the work is in ``vsrcli.bench``; this module parses options, calls one runner function and renders its
+result (tables to stdout, progress to stderr, ``--json`` / ``--csv`` files).
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from vsrcli.errors import UsageError
+
+SIZE_HELP = "Speed-run frame size HxW (the published BasicVSR++ speeds are for 180x320 LR input)."
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        h, w = (int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--size {text!r}: expected HEIGHTxWIDTH, e.g. 180x320") from None
+    if h < 1 or w < 1:
+        raise UsageError(f"--size {text!r}: both sides must be positive")
+    return h, w
+
+
+def _fmt(x: float | None, digits: int) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "inf"
+    return f"{x:.{digits}f}"
+
+
+def _quality_tables(result: Any) -> list[Any]:
+    from rich.table import Table
+
+    crop = f", crop {result.crop_border}" if result.crop_border else ""
+    per_clip = Table(
+        title=f"{result.dataset} · {result.degradation} · x{result.scale}{crop} · per clip",
+        title_justify="left",
+    )
+    for col in ("clip", "model", "frames", "PSNR-Y", "SSIM-Y", "PSNR-RGB", "SSIM-RGB", "s/frame"):
+        per_clip.add_column(col, justify="left" if col in ("clip", "model") else "right")
+    clip_names = [c.clip for c in result.models[0].clips] if result.models else []
+    for i, name in enumerate(clip_names):
+        for j, m in enumerate(result.models):
+            c = m.clips[i]
+            per_clip.add_row(
+                name if j == 0 else "",
+                m.model,
+                str(c.frames),
+                _fmt(c.psnr_y, 4),
+                _fmt(c.ssim_y, 4),
+                _fmt(c.psnr_rgb, 4),
+                _fmt(c.ssim_rgb, 4),
+                _fmt(c.seconds / c.frames, 4),
+                end_section=j == len(result.models) - 1,
+            )
+    overall = Table(
+        title=f"{result.dataset} · mean over {len(clip_names)} clip(s) · {result.device} {result.precision}",
+        title_justify="left",
+    )
+    cols = ("model", "PSNR-Y", "SSIM-Y", "PSNR-RGB", "SSIM-RGB", "s/frame", "fps", "peak RSS MB", "CUDA MB")
+    for col in cols:
+        overall.add_column(col, justify="left" if col == "model" else "right")
+    for m in result.models:
+        overall.add_row(
+            m.model,
+            _fmt(m.mean("psnr_y"), 4),
+            _fmt(m.mean("ssim_y"), 4),
+            _fmt(m.mean("psnr_rgb"), 4),
+            _fmt(m.mean("ssim_rgb"), 4),
+            _fmt(m.seconds_per_frame, 4),
+            _fmt(m.fps, 2),
+            _fmt(m.peak_rss_mb, 0),
+            _fmt(m.cuda_max_allocated_mb, 0),
+        )
+    return [per_clip, overall]
+
+
+def _speed_table(result: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title=(
+            f"speed · {result.frames} frames of {result.width}x{result.height} ({result.source}) · "
+            f"{result.device} {result.precision} · {result.warmup} warm-up, {result.repeats} timed"
+        ),
+        title_justify="left",
+    )
+    for col in ("model", "s/frame", "fps", "runs (s)", "peak RSS MB", "CUDA MB"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for m in result.models:
+        table.add_row(
+            m.model,
+            _fmt(m.seconds_per_frame, 4),
+            _fmt(m.fps, 2),
+            " ".join(f"{r:.2f}" for r in m.runs),
+            _fmt(m.peak_rss_mb, 0),
+            _fmt(m.cuda_max_allocated_mb, 0),
+        )
+    return table
+
+
+def benchmark(
+    data: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Clips: DATA/<clip>/*.png, DATA/GT/<clip> (+ DATA/<LQ>/<clip>), or video file(s). "
+            "Optional with --speed-only (real frames instead of random ones).",
+            show_default=False,
+        ),
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", "-m", help="Zoo name or checkpoint path; repeat for several models."),
+    ] = None,
+    arch: Annotated[
+        str | None,
+        typer.Option(help="An architecture with random weights (e.g. basicvsrpp), for speed runs."),
+    ] = None,
+    arch_args: Annotated[
+        str | None, typer.Option(help="Arguments for --arch, e.g. mid_channels=64,num_blocks=7.")
+    ] = None,
+    degrade: Annotated[
+        str | None,
+        typer.Option(
+            help="How GT becomes model input: bi | bd[:SIGMA] | bd-duf[:SIGMA] | noise:SIGMA | "
+            "blur:gauss:SIGMA | blur:motion[:SIZE] | blur:temporal[:N] | h264:CRF | hevc:CRF | none; "
+            "default bi."
+        ),
+    ] = None,
+    lq: Annotated[
+        str | None, typer.Option(help="Paired layout: use the stored DATA/<LQ> frames instead of --degrade.")
+    ] = None,
+    scale: Annotated[int, typer.Option(help="Upscaling factor for bi/bd.")] = 4,
+    max_frames: Annotated[int | None, typer.Option(help="Use only the first N frames of each clip.")] = None,
+    chunk: Annotated[
+        int | None,
+        typer.Option(help="Frames per forward pass (default: the whole clip, the official protocol)."),
+    ] = None,
+    crop_border: Annotated[int, typer.Option(help="Pixels cropped from each border before metrics.")] = 0,
+    baseline: Annotated[
+        str,
+        typer.Option(
+            help="Baseline row: auto (MATLAB bicubic for x4, the input for restoration), bicubic-matlab, "
+            "bicubic-torch, none."
+        ),
+    ] = "auto",
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write results as JSON ('-' for stdout).")
+    ] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write results as CSV.")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")] = "fp32",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    warmup: Annotated[int, typer.Option(help="Untimed passes per model before timing.")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed for random degradations, weights and frames.")] = 0,
+    speed_only: Annotated[
+        bool, typer.Option("--speed-only", help="Time models on one input; no ground truth, no metrics.")
+    ] = False,
+    size: Annotated[str, typer.Option(help=SIZE_HELP)] = "180x320",
+    frames: Annotated[int, typer.Option(help="Speed run: frames per forward pass.")] = 10,
+    repeats: Annotated[int, typer.Option(help="Speed run: timed passes.")] = 3,
+) -> None:
+    """Measure PSNR/SSIM (official protocol) and speed of models on clips, or speed alone (--speed-only)."""
+    from rich.console import Console
+
+    out = Console(file=sys.stderr if json_path is not None and str(json_path) == "-" else sys.stdout)
+    if not out.is_terminal:  # pipes and files get full-width tables instead of rich's 80 columns
+        out.width = 160
+    err = Console(stderr=True)
+
+    for name, value in (("--max-frames", max_frames), ("--chunk", chunk), ("--threads", threads)):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be at least 1")
+    if crop_border < 0 or warmup < 0:
+        raise UsageError("--crop-border and --warmup must not be negative")
+    if lq is not None and degrade is not None:
+        raise UsageError("--lq uses stored LQ frames; it cannot be combined with --degrade")
+    if arch_args and not arch:
+        raise UsageError("--arch-args needs --arch")
+    if precision not in ("fp32", "fp16", "bf16"):
+        raise UsageError(f"--precision {precision!r}: use fp32, fp16 or bf16")
+    height, width = _parse_size(size)
+    if not speed_only and data is None:
+        raise UsageError("DATA is required unless --speed-only is given")
+    if speed_only and not (model or arch):
+        raise UsageError("--speed-only needs at least one --model or --arch")
+
+    import torch
+
+    from vsrcli.bench import report
+    from vsrcli.bench.data import discover
+    from vsrcli.bench.models import load_named_model, parse_arch_args, random_model
+    from vsrcli.bench.runner import resolve_device, run_quality, run_speed
+    from vsrcli.degrade import parse_degradation
+
+    if threads:
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    degradation = parse_degradation(degrade or "bi", scale=scale, seed=seed)
+    models = [load_named_model(spec, dev) for spec in (model or [])]
+    if arch:
+        models.append(random_model(arch, parse_arch_args(arch_args), seed))
+
+    with err.status("benchmarking") as status:
+
+        def progress(msg: str) -> None:
+            status.update(msg)
+
+        if speed_only:
+            real = None
+            if data is not None:
+                clip = discover(data, parse_degradation("none"), lq=lq, max_frames=frames).clips[0].load()
+                real = clip.lq if clip.lq.dtype.name == "uint8" else clip.gt
+            result: Any = run_speed(
+                models,
+                frames=frames,
+                height=height,
+                width=width,
+                device=dev,
+                precision=precision,
+                warmup=warmup,
+                repeats=repeats,
+                real=real,
+                seed=seed,
+                progress=progress,
+            )
+        else:
+            assert data is not None
+            dataset = discover(data, degradation, lq=lq, max_frames=max_frames)
+            result = run_quality(
+                dataset,
+                models,
+                device=dev,
+                precision=precision,
+                crop_border=crop_border,
+                chunk_frames=chunk,
+                max_frames=max_frames,
+                warmup=warmup,
+                baseline=baseline,
+                progress=progress,
+            )
+
+    if speed_only:
+        out.print(_speed_table(result))
+        if dev.type == "cpu":
+            out.print(
+                f"[dim]CPU: {torch.get_num_threads()} torch threads; timings depend on machine load[/dim]"
+            )
+    else:
+        for table in _quality_tables(result):
+            out.print(table)
+    if json_path is not None:
+        if str(json_path) == "-":
+            sys.stdout.write(json.dumps(report.to_json(result), indent=2) + "\n")
+        else:
+            report.write_json(result, json_path)
+    if csv_path is not None:
+        report.write_csv(result, csv_path)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the application."""
+    app.command("benchmark")(benchmark)

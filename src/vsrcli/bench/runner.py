@@ -1,0 +1,558 @@
+"""The benchmark runner: feeds clips to models, times the forward passes, scores the outputs.
+
+No printing here: results are dataclasses (``vsrcli.bench.report``) and progress goes through an optional
+callback, so the CLI decides how things look.
+
+Timing is model forward time only (host-to-device copies, padding, metrics and I/O excluded, as the official
+runtime figures were taken), after ``warmup`` untimed forward passes, with ``torch.cuda.synchronize`` around
+every timed region on CUDA. Peak RSS is sampled by a background thread while the model runs; on CUDA the
+allocator's ``max_memory_allocated`` is reset and read per model.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import os
+import platform
+import resource
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vsrcli.bench.data import Clip, Dataset
+from vsrcli.bench.report import BenchmarkResult, ClipScore, ModelResult, ModelSpeed, SpeedResult
+from vsrcli.errors import DeviceError, InputError, OutOfMemoryError, UsageError
+from vsrcli.metrics import psnr, ssim, to_uint8
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = [
+    "NamedModel",
+    "baseline_for",
+    "bicubic_baseline",
+    "identity_baseline",
+    "resolve_device",
+    "run_model",
+    "run_quality",
+    "run_speed",
+    "score_clip",
+    "versions",
+]
+
+Progress = Callable[[str], None]
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    """A network under test with the name shown in reports; ``role`` is "model" or "baseline"."""
+
+    name: str
+    module: nn.Module
+    description: str = ""
+    role: str = "model"
+
+
+def _make_bicubic() -> type:
+    import torch.nn.functional as F
+    from torch import nn
+
+    class BicubicUpsample(nn.Module):
+        """x``scale`` upsampling with ``torch.nn.functional.interpolate(mode="bicubic", align_corners=False)``
+        (Keys kernel a = -0.75, no antialiasing), frame by frame: the classic SR baseline."""
+
+        min_size = 1
+        size_multiple = 1
+        min_frames = 1
+
+        def __init__(self, scale: int) -> None:
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n, t, c, h, w = x.shape
+            y = F.interpolate(
+                x.reshape(n * t, c, h, w), scale_factor=self.scale, mode="bicubic", align_corners=False
+            )
+            return y.reshape(n, t, c, h * self.scale, w * self.scale)
+
+    return BicubicUpsample
+
+
+def _make_identity() -> type:
+    from torch import nn
+
+    class Identity(nn.Module):
+        """The degraded input itself: the baseline for restoration (scale 1) tasks."""
+
+        scale = 1
+        min_size = 1
+        size_multiple = 1
+        min_frames = 1
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    return Identity
+
+
+def _make_matlab_bicubic() -> type:
+    from torch import nn
+
+    from vsrcli.degrade import imresize_matlab
+
+    class MatlabBicubicUpsample(nn.Module):
+        """x``scale`` upsampling with MATLAB's ``imresize(·, scale, 'bicubic')`` (a = -0.5): the bicubic row
+        of the published VSR tables (Vid4 calendar BIx4: 20.39 dB Y-PSNR)."""
+
+        min_size = 1
+        size_multiple = 1
+        min_frames = 1
+
+        def __init__(self, scale: int) -> None:
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return imresize_matlab(x, float(self.scale))
+
+    return MatlabBicubicUpsample
+
+
+BASELINES = ("auto", "bicubic-matlab", "bicubic-torch", "none")
+
+
+def bicubic_baseline(scale: int, kind: str = "matlab") -> NamedModel:
+    """The x``scale`` baseline row: MATLAB-style bicubic (``kind="matlab"``, a = -0.5, what the literature's
+    bicubic rows use) or PyTorch's ``interpolate(mode="bicubic", align_corners=False)`` (a = -0.75)."""
+    if kind == "matlab":
+        return NamedModel(
+            f"bicubic x{scale} (MATLAB)",
+            _make_matlab_bicubic()(scale),
+            "vsrcli.degrade.imresize_matlab (MATLAB imresize bicubic, a=-0.5)",
+            "baseline",
+        )
+    if kind == "torch":
+        return NamedModel(
+            f"bicubic x{scale} (torch)",
+            _make_bicubic()(scale),
+            "torch.nn.functional.interpolate(mode='bicubic', align_corners=False), a=-0.75",
+            "baseline",
+        )
+    raise UsageError(f"unknown bicubic baseline {kind!r} (use matlab or torch)")
+
+
+def baseline_for(scale: int, choice: str = "auto") -> NamedModel | None:
+    """The baseline row for a run: ``auto`` is MATLAB bicubic for x``scale`` > 1 and the input itself for
+    restoration; ``none`` drops the row."""
+    if choice not in BASELINES:
+        raise UsageError(f"unknown baseline {choice!r} (use {', '.join(BASELINES)})")
+    if choice == "none":
+        return None
+    if scale == 1:
+        if choice != "auto":
+            raise UsageError(f"--baseline {choice} upsamples, but this run is restoration (scale 1)")
+        return identity_baseline()
+    return bicubic_baseline(scale, "torch" if choice == "bicubic-torch" else "matlab")
+
+
+def identity_baseline() -> NamedModel:
+    """The scale-1 baseline row: the degraded input, scored as it is."""
+    return NamedModel("input", _make_identity()(), "the degraded input itself", "baseline")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# device, precision, versions, memory
+# ----------------------------------------------------------------------------------------------------------
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present; an unavailable device is a DeviceError."""
+    import torch
+
+    name = name.strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DeviceError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {name}: CUDA is not available on this machine")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(f"--device {name}: MPS is not available")
+    return device
+
+
+def _dtype(precision: str) -> torch.dtype | None:
+    import torch
+
+    if precision not in PRECISIONS:
+        raise UsageError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
+    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+
+
+def _autocast(device: torch.device, precision: str) -> Any:
+    import torch
+
+    dtype = _dtype(precision)
+    if dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def versions() -> dict[str, str | None]:
+    """Versions worth recording next to a number."""
+    import av
+    import torch
+    import torchvision
+
+    from vsrcli import __version__
+
+    return {
+        "vsrcli": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "av": av.__version__,
+        "numpy": np.__version__,
+        "cuda": torch.version.cuda,
+        "cpu_threads": str(torch.get_num_threads()),
+    }
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):  # not Linux: the lifetime peak is the best we have
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class _PeakRss:
+    """Samples resident memory every few milliseconds in a thread while a block runs."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self.interval = interval
+        self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> _PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def _sync(device: torch.device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextmanager
+def _cuda_peak(device: torch.device) -> Iterator[list[float | None]]:
+    import torch
+
+    box: list[float | None] = [None]
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    try:
+        yield box
+    finally:
+        if device.type == "cuda":
+            box[0] = torch.cuda.max_memory_allocated(device) / 2**20
+
+
+# ----------------------------------------------------------------------------------------------------------
+# running a model on a clip
+# ----------------------------------------------------------------------------------------------------------
+
+
+def _lq_tensor(lq: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(T, h, w, 3) uint8 or float32 (0-1 scale) -> (1, T, 3, h, w) float32 on ``device``."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(lq))
+    t = t.float().div_(255.0) if lq.dtype == np.uint8 else t.float()
+    return t.permute(0, 3, 1, 2).unsqueeze(0).to(device)
+
+
+def _padded_size(size: int, min_size: int, multiple: int) -> int:
+    size = max(size, min_size)
+    return int(math.ceil(size / multiple) * multiple)
+
+
+def _forward(
+    model: nn.Module, x: torch.Tensor, device: torch.device, precision: str
+) -> tuple[torch.Tensor, float]:
+    """One timed forward on (1, T, 3, h, w) after replicate padding to the model's size and frame rules;
+    returns the cropped float output and the seconds the forward took."""
+    import torch
+    import torch.nn.functional as F
+
+    scale = int(getattr(model, "scale", 1))
+    min_size = int(getattr(model, "min_size", 1) or 1)
+    multiple = int(getattr(model, "size_multiple", 1) or 1)
+    min_frames = int(getattr(model, "min_frames", 1) or 1)
+    n, t, c, h, w = x.shape
+    ph, pw = _padded_size(h, min_size, multiple), _padded_size(w, min_size, multiple)
+    if (ph, pw) != (h, w):
+        x = F.pad(x.reshape(n * t, c, h, w), (0, pw - w, 0, ph - h), mode="replicate").reshape(
+            n, t, c, ph, pw
+        )
+    if t < min_frames:  # repeat the last frame; its outputs are dropped below
+        x = torch.cat([x, x[:, -1:].expand(n, min_frames - t, c, ph, pw)], dim=1)
+    _sync(device)
+    start = time.perf_counter()
+    with torch.inference_mode(), _autocast(device, precision):
+        y = model(x)
+    _sync(device)
+    seconds = time.perf_counter() - start
+    if y.shape[-2:] != (ph * scale, pw * scale):
+        raise InputError(f"model returned {tuple(y.shape)} for input {tuple(x.shape)} (scale {scale})")
+    return y[:, :t, :, : h * scale, : w * scale].float(), seconds
+
+
+def _oom_errors() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),)
+
+
+def run_model(
+    model: nn.Module,
+    lq: np.ndarray,
+    *,
+    device: torch.device,
+    precision: str = "fp32",
+    chunk_frames: int | None = None,
+) -> tuple[np.ndarray, float]:
+    """Run a model on a whole clip (or on chunks of at most ``chunk_frames``) and return the uint8 output
+    ``(T, sH, sW, 3)`` and the forward seconds. The whole clip in one pass is the official protocol; chunks do
+    not overlap, and a short last chunk is extended backwards to full length (its extra outputs dropped)."""
+
+    x = _lq_tensor(lq, device)
+    t = x.shape[1]
+    step = t if not chunk_frames or chunk_frames >= t else chunk_frames
+    outputs: list[np.ndarray] = []
+    total = 0.0
+    try:
+        for start in range(0, t, step):
+            stop = min(start + step, t)
+            begin = max(0, stop - step)  # full-length last chunk
+            y, sec = _forward(model, x[:, begin:stop], device, precision)
+            total += sec
+            outputs.append(to_uint8(y[0, start - begin :]))
+    except _oom_errors() as exc:
+        raise OutOfMemoryError(
+            f"out of memory on {device} for a {step}-frame chunk of {tuple(x.shape[-2:])} frames",
+            hint="lower --chunk or --max-frames",
+        ) from exc
+    return np.concatenate(outputs), total
+
+
+def score_clip(name: str, out: np.ndarray, gt: np.ndarray, crop_border: int, seconds: float) -> ClipScore:
+    """Frame-mean PSNR/SSIM on Y and RGB. If the output and GT differ in size (GT not a multiple of the
+    scale), both are cut to their common top-left region."""
+    if out.shape[0] != gt.shape[0]:
+        raise InputError(f"clip {name}: {out.shape[0]} output frames for {gt.shape[0]} GT frames")
+    h, w = min(out.shape[1], gt.shape[1]), min(out.shape[2], gt.shape[2])
+    out, gt = out[:, :h, :w], gt[:, :h, :w]
+    sums = dict.fromkeys(("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb"), 0.0)
+    for o, g in zip(out, gt, strict=True):
+        sums["psnr_y"] += psnr(o, g, crop_border, y_channel=True)
+        sums["ssim_y"] += ssim(o, g, crop_border, y_channel=True)
+        sums["psnr_rgb"] += psnr(o, g, crop_border)
+        sums["ssim_rgb"] += ssim(o, g, crop_border)
+    n = len(out)
+    return ClipScore(name, n, *(sums[k] / n for k in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")), seconds)
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def _check_scale(m: NamedModel, scale: int) -> None:
+    model_scale = int(getattr(m.module, "scale", 1))
+    if model_scale != scale:
+        raise UsageError(f"model {m.name} upscales x{model_scale} but the inputs need x{scale}")
+
+
+def run_quality(
+    dataset: Dataset,
+    models: Sequence[NamedModel],
+    *,
+    device: torch.device,
+    precision: str = "fp32",
+    crop_border: int = 0,
+    chunk_frames: int | None = None,
+    max_frames: int | None = None,
+    warmup: int = 1,
+    baseline: str = "auto",
+    progress: Progress | None = None,
+) -> BenchmarkResult:
+    """Score every model (plus the baseline row first, see ``baseline_for``) on every clip.
+
+    Clips load one at a time and every model sees exactly the same input. Each model gets ``warmup`` untimed
+    passes on the first clip's first frames before its first timed pass.
+    """
+    _dtype(precision)
+    base = baseline_for(dataset.scale, baseline)
+    rows = ([base] if base is not None else []) + list(models)
+    if not rows:
+        raise UsageError("nothing to benchmark: give --model/--arch or keep the baseline")
+    for m in rows:
+        _check_scale(m, dataset.scale)
+        m.module.to(device).eval()
+    scores: dict[str, list[ClipScore]] = {m.name: [] for m in rows}
+    seconds = dict.fromkeys(scores, 0.0)
+    rss = dict.fromkeys(scores, 0.0)
+    cuda: dict[str, float | None] = dict.fromkeys(scores)
+    warmed: set[str] = set()
+    for i, source in enumerate(dataset.clips):
+        if progress:
+            progress(f"clip {i + 1}/{len(dataset.clips)}: {source.name}")
+        clip: Clip = source.load()
+        if clip.gt is None:
+            raise InputError(f"clip {clip.name}: no ground truth to score against")
+        for m in rows:
+            if m.name not in warmed:
+                frames = max(int(getattr(m.module, "min_frames", 1) or 1), min(2, len(clip.lq)))
+                for _ in range(warmup):
+                    run_model(m.module, clip.lq[:frames], device=device, precision=precision)
+                warmed.add(m.name)
+            if progress:
+                progress(f"clip {i + 1}/{len(dataset.clips)}: {source.name}: {m.name}")
+            with _PeakRss() as peak, _cuda_peak(device) as cpeak:
+                out, sec = run_model(
+                    m.module, clip.lq, device=device, precision=precision, chunk_frames=chunk_frames
+                )
+            seconds[m.name] += sec
+            rss[m.name] = max(rss[m.name], peak.peak / 2**20)
+            if cpeak[0] is not None:
+                cuda[m.name] = max(cuda[m.name] or 0.0, cpeak[0])
+            scores[m.name].append(score_clip(clip.name, out, clip.gt, crop_border, sec))
+    return BenchmarkResult(
+        dataset=dataset.name,
+        layout=dataset.layout,
+        degradation=dataset.lq_source,
+        scale=dataset.scale,
+        crop_border=crop_border,
+        max_frames=max_frames,
+        chunk_frames=chunk_frames,
+        device=str(device),
+        precision=precision,
+        created=_now(),
+        versions=versions(),
+        models=tuple(
+            ModelResult(
+                m.name,
+                m.role,
+                m.description,
+                tuple(scores[m.name]),
+                seconds[m.name],
+                rss[m.name],
+                cuda[m.name],
+            )
+            for m in rows
+        ),
+    )
+
+
+def speed_input(
+    frames: int, height: int, width: int, real: np.ndarray | None = None, seed: int = 0
+) -> tuple[np.ndarray, str]:
+    """The input of a speed run: real frames (cropped/tiled to the size) or seeded random uint8 frames."""
+    if real is not None:
+        reps_t = math.ceil(frames / real.shape[0])
+        reps_h = math.ceil(height / real.shape[1])
+        reps_w = math.ceil(width / real.shape[2])
+        tiled = np.tile(real, (reps_t, reps_h, reps_w, 1))[:frames, :height, :width]
+        return np.ascontiguousarray(tiled), "real"
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (frames, height, width, 3), dtype=np.uint8), "random"
+
+
+def run_speed(
+    models: Sequence[NamedModel],
+    *,
+    frames: int = 10,
+    height: int = 180,
+    width: int = 320,
+    device: torch.device,
+    precision: str = "fp32",
+    warmup: int = 1,
+    repeats: int = 3,
+    real: np.ndarray | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> SpeedResult:
+    """Time each model on one ``frames`` x ``height`` x ``width`` input: ``warmup`` untimed passes, then
+    ``repeats`` timed ones (forward only, synchronised on CUDA). No ground truth, no metrics."""
+    _dtype(precision)
+    if frames < 1 or height < 1 or width < 1 or repeats < 1 or warmup < 0:
+        raise UsageError("speed run needs frames, size and repeats >= 1 and warmup >= 0")
+    if not models:
+        raise UsageError("--speed-only needs at least one --model or --arch")
+    lq, source = speed_input(frames, height, width, real, seed)
+    x = _lq_tensor(lq, device)
+    results: list[ModelSpeed] = []
+    for m in models:
+        m.module.to(device).eval()
+        for i in range(warmup):
+            if progress:
+                progress(f"{m.name}: warm-up {i + 1}/{warmup}")
+            try:
+                _forward(m.module, x, device, precision)
+            except _oom_errors() as exc:
+                raise OutOfMemoryError(
+                    f"{m.name}: out of memory on {device} for {frames} frames of {width}x{height}",
+                    hint="lower --frames or --size",
+                ) from exc
+        runs: list[float] = []
+        try:
+            with _PeakRss() as peak, _cuda_peak(device) as cpeak:
+                for i in range(repeats):
+                    if progress:
+                        progress(f"{m.name}: run {i + 1}/{repeats}")
+                    runs.append(_forward(m.module, x, device, precision)[1])
+        except _oom_errors() as exc:
+            raise OutOfMemoryError(
+                f"{m.name}: out of memory on {device} for {frames} frames of {width}x{height}",
+                hint="lower --frames or --size",
+            ) from exc
+        results.append(ModelSpeed(m.name, m.description, frames, tuple(runs), peak.peak / 2**20, cpeak[0]))
+    return SpeedResult(
+        frames=frames,
+        height=height,
+        width=width,
+        source=source,
+        warmup=warmup,
+        repeats=repeats,
+        device=str(device),
+        precision=precision,
+        created=_now(),
+        versions=versions(),
+        models=tuple(results),
+    )

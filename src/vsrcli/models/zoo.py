@@ -1,0 +1,542 @@
+"""Typed registry of model checkpoints: the official BasicVSR-family releases and models shipped with vsrcli.
+
+This module is data plus lookups only. It imports neither torch nor numpy, so ``vsrcli models`` can list the
+zoo instantly. Downloading lives in :mod:`vsrcli.models.hub`, building and loading in
+:mod:`vsrcli.models.api`.
+
+Facts (URLs, file names, architecture arguments, published metrics) come from the official MMEditing 0.x
+READMEs/configs, repeated unchanged by MMagic 1.x; the deblur/denoise files are the ones HolyWu/vs-basicvsrpp
+mirrors as release assets. Metrics name the channel they were measured on: REDS4 on RGB, all others on Y
+(BT.601), crop border 0.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from vsrcli.errors import ModelNotFoundError, UsageError
+
+Task = Literal["sr-x4", "sr-x4-real", "deblur", "denoise", "decompress"]
+TASKS: tuple[str, ...] = get_args(Task)
+ARCHS: tuple[str, ...] = ("basicvsr", "iconvsr", "basicvsrpp", "realbasicvsr")
+
+#: Where shipped models live in a source checkout: ``<repo>/weights`` (``src/vsrcli/models`` is three down).
+REPO_ROOT = Path(__file__).resolve().parents[3]
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One checkpoint: where it comes from, how to build its network, what it was trained for, how it scored.
+
+    Frozen so that entries can be shared freely; mappings are copied on construction so that an entry never
+    aliases a caller's dict.
+    """
+
+    name: str
+    """Zoo name, lower case with dashes, e.g. ``basicvsrpp-reds4``."""
+    arch: str
+    """Key of ``vsrcli.models.arch.ARCHITECTURES``."""
+    arch_args: Mapping[str, Any]
+    """Keyword arguments of the architecture constructor that reproduce the checkpoint's layout."""
+    task: Task
+    scale: int
+    """4 for x4 super-resolution, 1 for restoration (same size in and out)."""
+    url: str | None
+    """Download address; None for models that only exist as a file shipped in the repository."""
+    filename: str
+    """File name in the cache (the official one, whose trailing 8 hex digits are a SHA-256 prefix)."""
+    sha256_prefix: str | None
+    """Leading hex digits of the file's SHA-256, checked after every download."""
+    degradation: str
+    """How the training inputs were degraded, in words."""
+    training_data: str
+    metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    """Published results, ``"Vid4 (BIx4, Y)" -> {"psnr": 27.7674, "ssim": 0.8444}``; empty if none."""
+    num_params: int | None = None
+    """Trainable parameters (buffers such as SPyNet's mean/std not counted)."""
+    source: str = ""
+    """Upstream config / repository the checkpoint comes from."""
+    notes: str = ""
+    default_for: tuple[str, ...] = ()
+    """Commands this model is the default of (e.g. ``("upscale",)``); empty for the official checkpoints."""
+    local_path: str | None = None
+    """For shipped models: path of the weights file, absolute or relative to the repository / package root."""
+    mirrors: tuple[str, ...] = ()
+    """Other addresses of the same file, tried in order when ``url`` fails (the checksum guards them all)."""
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"{self.name}: unknown task {self.task!r}; expected one of {', '.join(TASKS)}")
+        if self.arch not in ARCHS:
+            raise ValueError(
+                f"{self.name}: unknown architecture {self.arch!r}; expected one of {', '.join(ARCHS)}"
+            )
+        if self.url is None and self.local_path is None:
+            raise ValueError(f"{self.name}: an entry needs a url or a local_path")
+        object.__setattr__(self, "arch_args", dict(self.arch_args))
+        object.__setattr__(self, "metrics", {k: dict(v) for k, v in self.metrics.items()})
+        object.__setattr__(self, "default_for", tuple(self.default_for))
+        object.__setattr__(self, "mirrors", tuple(self.mirrors))
+
+    @property
+    def official(self) -> bool:
+        """True for checkpoints published by the authors (downloaded), False for models shipped by vsrcli."""
+        return self.local_path is None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form (used by ``vsrcli models info --json`` and model cards)."""
+        data = asdict(self)
+        data["default_for"] = list(self.default_for)
+        data["mirrors"] = list(self.mirrors)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry:
+        """Inverse of :meth:`to_dict`; unknown keys are an error so that typos in model cards surface."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model entry fields: {', '.join(unknown)}")
+        return cls(**copy.deepcopy(dict(data)))
+
+
+def resolve_local_path(entry: ModelEntry) -> Path | None:
+    """The shipped weights file of ``entry`` if it exists (None for official entries or a missing file).
+
+    Relative paths are looked up under ``$VSRCLI_WEIGHTS_DIR`` (if set), then the installed package, then the
+    source checkout's root, so the same entry works from a clone and from an installed wheel.
+    """
+    if entry.local_path is None:
+        return None
+    path = Path(entry.local_path).expanduser()
+    candidates = [path] if path.is_absolute() else []
+    if not path.is_absolute():
+        extra = os.environ.get("VSRCLI_WEIGHTS_DIR")
+        if extra:
+            candidates += [Path(extra) / path, Path(extra) / path.name]
+        candidates += [PACKAGE_ROOT / path, REPO_ROOT / path]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# --- the official checkpoints -------------------------------------------------------------------------------
+
+_MMEDIT = "https://download.openmmlab.com/mmediting/restorers"
+_CFG = "open-mmlab/mmagic 0.x configs/restorers"
+_HOLYWU = "https://github.com/HolyWu/vs-basicvsrpp/releases/download/model"
+
+_STRIDED = "Strided restoration variant: H and W must be multiples of 4 and at least 256."
+_BI = "BIx4: MATLAB-style bicubic x4 downsampling"
+_BD = "BDx4: Gaussian blur (sigma 1.6) then x4 subsampling"
+_REDS = "REDS (training set minus the REDS4 clips 000, 011, 015, 020)"
+_VIMEO = "Vimeo-90K septuplets (training list)"
+
+_BASICVSR = {"mid_channels": 64, "num_blocks": 30}
+_ICONVSR_REDS = {"mid_channels": 64, "num_blocks": 30, "keyframe_stride": 5, "padding": 2}
+_ICONVSR_VIMEO = {"mid_channels": 64, "num_blocks": 30, "keyframe_stride": 5, "padding": 3}
+_PP_C64N7 = {
+    "mid_channels": 64,
+    "num_blocks": 7,
+    "max_residue_magnitude": 10,
+    "is_low_res_input": True,
+    "cpu_cache_length": 100,
+}
+_PP_C128N25_SR = {**_PP_C64N7, "mid_channels": 128, "num_blocks": 25}
+_PP_C128N25_RESTORE = {**_PP_C128N25_SR, "is_low_res_input": False}
+_PP_C64N15_RESTORE = {**_PP_C64N7, "num_blocks": 15, "is_low_res_input": False}
+_REALBASICVSR = {
+    "mid_channels": 64,
+    "num_propagation_blocks": 20,
+    "num_cleaning_blocks": 20,
+    "dynamic_refine_thres": 255,
+    "is_sequential_cleaning": True,
+}
+
+# Parameter counts of the official layouts (from the official key tables; SPyNet included, buffers not).
+_P_BASICVSR = 6_291_311
+_P_ICONVSR_PAD2 = 8_694_991
+_P_ICONVSR_PAD3 = 8_711_375
+_P_PP_C64N7 = 7_322_927
+_P_PP_C128N25_SR = 43_780_463
+_P_PP_C128N25_RESTORE = 44_075_631
+_P_PP_C64N15_RESTORE = 9_760_175
+_P_REALBASICVSR = 6_294_834
+
+_COLUMNS = (
+    "REDS4 (BIx4, RGB)",
+    "Vimeo-90K-T (BIx4, Y)",
+    "Vid4 (BIx4, Y)",
+    "UDM10 (BDx4, Y)",
+    "Vimeo-90K-T (BDx4, Y)",
+    "Vid4 (BDx4, Y)",
+)
+
+
+def _table(cells: str) -> dict[str, dict[str, float]]:
+    """One row of the official results tables: ``"psnr/ssim"`` per column, in the order of ``_COLUMNS``."""
+    row: dict[str, dict[str, float]] = {}
+    for column, cell in zip(_COLUMNS, cells.split(), strict=True):
+        psnr, ssim = cell.split("/")
+        row[column] = {"psnr": float(psnr), "ssim": float(ssim)}
+    return row
+
+
+def _sr(
+    name: str,
+    arch: str,
+    arch_args: Mapping[str, Any],
+    url: str,
+    *,
+    degradation: str,
+    training_data: str,
+    metrics: Mapping[str, Mapping[str, float]],
+    num_params: int,
+    source: str,
+    notes: str = "",
+    task: Task = "sr-x4",
+    scale: int = 4,
+) -> ModelEntry:
+    filename = url.rsplit("/", 1)[1]
+    # HolyWu/vs-basicvsrpp mirrors all ten BasicVSR++ files as release assets under their official names
+    mirrors = (f"{_HOLYWU}/{filename}",) if arch == "basicvsrpp" and not url.startswith(_HOLYWU) else ()
+    return ModelEntry(
+        name=name,
+        arch=arch,
+        arch_args=arch_args,
+        task=task,
+        scale=scale,
+        url=url,
+        filename=filename,
+        sha256_prefix=filename.rsplit("-", 1)[1].split(".")[0],
+        degradation=degradation,
+        training_data=training_data,
+        metrics=metrics,
+        num_params=num_params,
+        source=source,
+        notes=notes,
+        mirrors=mirrors,
+    )
+
+
+_OFFICIAL: tuple[ModelEntry, ...] = (
+    # BasicVSR++ x4 super-resolution, c64n7
+    _sr(
+        "basicvsrpp-reds4",
+        "basicvsrpp",
+        _PP_C64N7,
+        f"{_MMEDIT}/basicvsr_plusplus/basicvsr_plusplus_c64n7_8x1_600k_reds4_20210217-db622b2f.pth",
+        degradation=_BI,
+        training_data=_REDS,
+        metrics=_table(
+            "32.3855/0.9069 36.4445/0.9411 27.7674/0.8444 34.6868/0.9417 34.0372/0.9244 24.6209/0.7540"
+        ),
+        num_params=_P_PP_C64N7,
+        source=f"{_CFG}/basicvsr_plusplus/basicvsr_plusplus_c64n7_8x1_600k_reds4.py",
+    ),
+    _sr(
+        "basicvsrpp-vimeo90k-bi",
+        "basicvsrpp",
+        _PP_C64N7,
+        f"{_MMEDIT}/basicvsr_plusplus/basicvsr_plusplus_c64n7_8x1_300k_vimeo90k_bi_20210305-4ef437e2.pth",
+        degradation=_BI,
+        training_data=_VIMEO,
+        metrics=_table(
+            "31.0126/0.8804 37.7864/0.9500 27.7882/0.8401 33.1211/0.9270 33.8972/0.9195 23.6086/0.7033"
+        ),
+        num_params=_P_PP_C64N7,
+        source=f"{_CFG}/basicvsr_plusplus/basicvsr_plusplus_c64n7_4x2_300k_vimeo90k_bi.py",
+        notes="The file name says 8x1 while the config says 4x2; same model.",
+    ),
+    _sr(
+        "basicvsrpp-vimeo90k-bd",
+        "basicvsrpp",
+        _PP_C64N7,
+        f"{_MMEDIT}/basicvsr_plusplus/basicvsr_plusplus_c64n7_8x1_300k_vimeo90k_bd_20210305-ab315ab1.pth",
+        degradation=_BD,
+        training_data=_VIMEO,
+        metrics=_table(
+            "29.2041/0.8528 34.7248/0.9351 26.4377/0.8074 40.7216/0.9722 38.2054/0.9550 29.0400/0.8753"
+        ),
+        num_params=_P_PP_C64N7,
+        source=f"{_CFG}/basicvsr_plusplus/basicvsr_plusplus_c64n7_4x2_300k_vimeo90k_bd.py",
+    ),
+    # BasicVSR++ NTIRE 2021, c128n25
+    _sr(
+        "basicvsrpp-ntire-vsr",
+        "basicvsrpp",
+        _PP_C128N25_SR,
+        f"{_MMEDIT}/basicvsr_plusplus/basicvsr_plusplus_c128n25_ntire_vsr_20210311-1ff35292.pth",
+        degradation=_BI + " (NTIRE 2021 video super-resolution challenge)",
+        training_data="REDS (NTIRE 2021 VSR track; validation clips 240-269 held out)",
+        metrics={},
+        num_params=_P_PP_C128N25_SR,
+        source=f"{_CFG}/basicvsr_plusplus/basicvsr_plusplus_c128n25_600k_ntire_vsr.py",
+        notes="Fine-tuned from smaller models. The official test uses an x8 spatial ensemble and "
+        "mirror-extends the clip. No metrics published.",
+    ),
+    *(
+        _sr(
+            f"basicvsrpp-ntire-decompress-track{track}",
+            "basicvsrpp",
+            _PP_C128N25_RESTORE,
+            f"{_MMEDIT}/basicvsr_plusplus/basicvsr_plusplus_c128n25_ntire_decompress_track{track}_{stamp}.pth",
+            degradation=f"HEVC compression (NTIRE 2021 compressed video enhancement, LDV data, "
+            f"track {track}: {what})",
+            training_data="LDV (NTIRE 2021 compressed video enhancement challenge)",
+            metrics={},
+            num_params=_P_PP_C128N25_RESTORE,
+            source=f"{_CFG}/basicvsr_plusplus/"
+            f"basicvsr_plusplus_c128n25_600k_ntire_decompress_track{track}.py",
+            notes=_STRIDED + " The official test uses an x8 spatial ensemble. Track semantics unverified. "
+            "No metrics published.",
+            task="decompress",
+            scale=1,
+        )
+        for track, stamp, what in (
+            (1, "20210223-7b2eba02", "fixed QP, fidelity"),
+            (2, "20210314-eeae05e6", "fixed QP, perceptual"),
+            (3, "20210304-6daf4a40", "fixed bit rate, fidelity"),
+        )
+    ),
+    # BasicVSR++ restoration variant, c64n15 (ckkelvinchan/BasicVSR_PlusPlus)
+    _sr(
+        "basicvsrpp-deblur-dvd",
+        "basicvsrpp",
+        _PP_C64N15_RESTORE,
+        f"{_HOLYWU}/basicvsr_plusplus_deblur_dvd-ecd08b7f.pth",
+        degradation="Camera-shake motion blur (real blurred videos)",
+        training_data="DVD (DeepVideoDeblurring quantitative_datasets, 30-frame clips, 600k iterations)",
+        metrics={},
+        num_params=_P_PP_C64N15_RESTORE,
+        source="ckkelvinchan/BasicVSR_PlusPlus configs/basicvsr_plusplus_deblur_dvd.py "
+        "(file mirrored by HolyWu/vs-basicvsrpp)",
+        notes=_STRIDED + " Evaluated on RGB by its config; no metrics published.",
+        task="deblur",
+        scale=1,
+    ),
+    _sr(
+        "basicvsrpp-deblur-gopro",
+        "basicvsrpp",
+        _PP_C64N15_RESTORE,
+        f"{_HOLYWU}/basicvsr_plusplus_deblur_gopro-3c5bb9b5.pth",
+        degradation="Motion blur synthesised by averaging high-frame-rate frames",
+        training_data="GoPro (200k iterations)",
+        metrics={},
+        num_params=_P_PP_C64N15_RESTORE,
+        source="ckkelvinchan/BasicVSR_PlusPlus configs/basicvsr_plusplus_deblur_gopro.py "
+        "(file mirrored by HolyWu/vs-basicvsrpp)",
+        notes=_STRIDED + " No metrics published.",
+        task="deblur",
+        scale=1,
+    ),
+    _sr(
+        "basicvsrpp-denoise",
+        "basicvsrpp",
+        _PP_C64N15_RESTORE,
+        f"{_HOLYWU}/basicvsr_plusplus_denoise-28f6920c.pth",
+        degradation="Additive white Gaussian noise, sigma ~ U[0, 50] on the 0-255 scale, added in float "
+        "without clipping or quantisation (blind: no noise-level input)",
+        training_data="DAVIS 480p (25-frame clips); validated on Set8 at sigma 50",
+        metrics={},
+        num_params=_P_PP_C64N15_RESTORE,
+        source="ckkelvinchan/BasicVSR_PlusPlus configs/basicvsr_plusplus_denoise.py "
+        "(file mirrored by HolyWu/vs-basicvsrpp)",
+        notes=_STRIDED + " No metrics published.",
+        task="denoise",
+        scale=1,
+    ),
+    # BasicVSR, c64n30
+    _sr(
+        "basicvsr-reds4",
+        "basicvsr",
+        _BASICVSR,
+        f"{_MMEDIT}/basicvsr/basicvsr_reds4_20120409-0e599677.pth",
+        degradation=_BI,
+        training_data=_REDS,
+        metrics=_table(
+            "31.4170/0.8909 36.2848/0.9395 27.2694/0.8318 33.4478/0.9306 34.4700/0.9286 24.4541/0.7455"
+        ),
+        num_params=_P_BASICVSR,
+        source=f"{_CFG}/basicvsr/basicvsr_reds4.py",
+        notes='The date in the official file name really reads "2012".',
+    ),
+    _sr(
+        "basicvsr-vimeo90k-bi",
+        "basicvsr",
+        _BASICVSR,
+        f"{_MMEDIT}/basicvsr/basicvsr_vimeo90k_bi_20210409-d2d8f760.pth",
+        degradation=_BI,
+        training_data=_VIMEO,
+        metrics=_table(
+            "30.3128/0.8660 37.2026/0.9451 27.2755/0.8248 34.5554/0.9434 34.8097/0.9316 25.0517/0.7636"
+        ),
+        num_params=_P_BASICVSR,
+        source=f"{_CFG}/basicvsr/basicvsr_vimeo90k_bi.py",
+        notes="MMagic 1.x lists the Vimeo-90K-T and UDM10 SSIMs swapped; these are the original 0.x values.",
+    ),
+    _sr(
+        "basicvsr-vimeo90k-bd",
+        "basicvsr",
+        _BASICVSR,
+        f"{_MMEDIT}/basicvsr/basicvsr_vimeo90k_bd_20210409-0154dd64.pth",
+        degradation=_BD,
+        training_data=_VIMEO,
+        metrics=_table(
+            "29.0376/0.8481 34.6427/0.9335 26.2708/0.8022 39.9953/0.9695 37.5501/0.9499 27.9791/0.8556"
+        ),
+        num_params=_P_BASICVSR,
+        source=f"{_CFG}/basicvsr/basicvsr_vimeo90k_bd.py",
+    ),
+    # IconVSR, c64n30
+    _sr(
+        "iconvsr-reds4",
+        "iconvsr",
+        _ICONVSR_REDS,
+        f"{_MMEDIT}/iconvsr/iconvsr_reds4_20210413-9e09d621.pth",
+        degradation=_BI,
+        training_data=_REDS,
+        metrics=_table(
+            "31.6926/0.8951 36.4983/0.9416 27.4809/0.8354 35.3377/0.9471 34.4299/0.9287 25.2110/0.7732"
+        ),
+        num_params=_P_ICONVSR_PAD2,
+        source=f"{_CFG}/iconvsr/iconvsr_reds4.py",
+        notes="5-frame EDVR-M keyframe branch (padding 2): clips need at least 5 frames.",
+    ),
+    _sr(
+        "iconvsr-vimeo90k-bi",
+        "iconvsr",
+        _ICONVSR_VIMEO,
+        f"{_MMEDIT}/iconvsr/iconvsr_vimeo90k_bi_20210413-7c7418dc.pth",
+        degradation=_BI,
+        training_data=_VIMEO,
+        metrics=_table(
+            "30.3452/0.8659 37.3729/0.9467 27.4238/0.8297 34.2595/0.9398 34.5548/0.9295 24.6666/0.7491"
+        ),
+        num_params=_P_ICONVSR_PAD3,
+        source=f"{_CFG}/iconvsr/iconvsr_vimeo90k_bi.py",
+        notes="7-frame EDVR-M keyframe branch (padding 3): clips need at least 7 frames.",
+    ),
+    _sr(
+        "iconvsr-vimeo90k-bd",
+        "iconvsr",
+        _ICONVSR_VIMEO,
+        f"{_MMEDIT}/iconvsr/iconvsr_vimeo90k_bd_20210414-5f38cb34.pth",
+        degradation=_BD,
+        training_data=_VIMEO,
+        metrics=_table(
+            "29.0150/0.8465 34.6780/0.9339 26.3109/0.8028 40.0640/0.9697 37.7573/0.9517 28.2464/0.8612"
+        ),
+        num_params=_P_ICONVSR_PAD3,
+        source=f"{_CFG}/iconvsr/iconvsr_vimeo90k_bd.py",
+        notes="7-frame EDVR-M keyframe branch (padding 3): clips need at least 7 frames.",
+    ),
+    # RealBasicVSR
+    _sr(
+        "realbasicvsr",
+        "realbasicvsr",
+        _REALBASICVSR,
+        f"{_MMEDIT}/real_basicvsr/realbasicvsr_c64b20_1x30x8_lr5e-5_150k_reds_20211104-52f77c2c.pth",
+        degradation="RealBasicVSR stochastic real-world degradations (blur, noise, resize, JPEG and video "
+        "compression, varying within a clip)",
+        training_data="REDS; stage 2: L1 + perceptual + GAN loss, EMA 0.999 (generator_ema weights)",
+        metrics={
+            "VideoLQ (no-reference, Y)": {"nrqm": 6.0477, "niqe": 3.7662, "pi": 3.8593, "brisque": 29.030},
+        },
+        num_params=_P_REALBASICVSR,
+        source=f"{_CFG}/real_basicvsr/realbasicvsr_c64b20_1x30x8_lr5e-5_150k_reds.py",
+        notes="dynamic_refine_thres 255 (as every official config) gives one cleaning pass; the training "
+        "config suggests 5 for testing.",
+        task="sr-x4-real",
+    ),
+    _sr(
+        "realbasicvsr-wogan",
+        "realbasicvsr",
+        _REALBASICVSR,
+        f"{_MMEDIT}/real_basicvsr/realbasicvsr_wogan_c64b20_2x30x8_lr1e-4_300k_reds_20211027-0e2ff207.pth",
+        degradation="RealBasicVSR stochastic real-world degradations (blur, noise, resize, JPEG and video "
+        "compression, varying within a clip)",
+        training_data="REDS; stage 1: L1 + cleaning loss only (no GAN)",
+        metrics={},
+        num_params=_P_REALBASICVSR,
+        source=f"{_CFG}/real_basicvsr/realbasicvsr_wogan_c64b20_2x30x8_lr1e-4_300k_reds.py",
+        notes="Smoother, less hallucinated output than the GAN model; the training config suggests a refine "
+        "threshold of 1.5 for testing. No metrics published.",
+        task="sr-x4-real",
+    ),
+)
+
+# --- models shipped with vsrcli -----------------------------------------------------------------------------
+# Trained by `vsrcli train`, committed under the repository's weights/ folder, loaded without any download.
+# One ModelEntry per file: url=None, sha256_prefix of the committed file, local_path="weights/<file>",
+# default_for=("<command>",). Relative paths resolve as described in resolve_local_path.
+_SHIPPED: tuple[ModelEntry, ...] = ()
+
+_REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_OFFICIAL, *_SHIPPED)}
+OFFICIAL_NAMES: tuple[str, ...] = tuple(entry.name for entry in _OFFICIAL)
+
+
+def register(entry: ModelEntry, *, replace: bool = False) -> ModelEntry:
+    """Add a model (typically one shipped under ``weights/``) to the zoo.
+
+    Refuses to shadow an existing name unless ``replace`` is given, so that a shipped model can never silently
+    take the place of an official checkpoint.
+    """
+    if entry.name in _REGISTRY and not replace:
+        raise ValueError(f"a model named {entry.name!r} is already registered")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+def unregister(name: str) -> None:
+    """Remove a registered model (for tests and plugins); official entries stay."""
+    if name in OFFICIAL_NAMES:
+        raise ValueError(f"{name!r} is an official checkpoint and cannot be removed")
+    _REGISTRY.pop(name, None)
+
+
+def names() -> list[str]:
+    """Every registered model name, official first, in registration order."""
+    return list(_REGISTRY)
+
+
+def list_entries(task: str | None = None) -> list[ModelEntry]:
+    """Registered entries, optionally only those of one task."""
+    if task is not None and task not in TASKS:
+        raise UsageError(f"unknown task {task!r}", hint=f"tasks: {', '.join(TASKS)}")
+    return [e for e in _REGISTRY.values() if task is None or e.task == task]
+
+
+def suggest(name: str, n: int = 3) -> list[str]:
+    """Registered names closest to ``name`` (for did-you-mean messages)."""
+    pool = list(_REGISTRY)
+    close = difflib.get_close_matches(name.lower(), pool, n=n, cutoff=0.5)
+    if not close:
+        close = [candidate for candidate in pool if name.lower() in candidate][:n]
+    return close
+
+
+def get_entry(name: str) -> ModelEntry:
+    """The entry called ``name``; unknown names raise ModelNotFoundError with the closest names."""
+    entry = _REGISTRY.get(name) or _REGISTRY.get(name.strip().lower())
+    if entry is not None:
+        return entry
+    close = suggest(name)
+    hint = f"did you mean {', '.join(close)}?" if close else "see `vsrcli models` for the list"
+    raise ModelNotFoundError(f"unknown model {name!r}", hint=hint)
+
+
+def default_for(command: str) -> ModelEntry | None:
+    """The model registered as the default of ``command`` (e.g. ``upscale``), if any."""
+    for entry in _REGISTRY.values():
+        if command in entry.default_for:
+            return entry
+    return None
