@@ -36,11 +36,12 @@ def train_command(
         ),
     ] = None,
     data_root: Annotated[
-        str | None, typer.Option("--data-root", help="Base of relative data paths [default: ../shared/data].")
+        str | None,
+        typer.Option(
+            "--data-root", help="Base of relative data paths (default ../shared/data or $VSRCLI_DATA_ROOT)."
+        ),
     ] = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Run folder [default: runs/<name>].")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/NAME).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly.")] = False,
     iters: Annotated[int | None, typer.Option("--iters", help="Total iterations.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps.")] = None,
