@@ -453,3 +453,11 @@ def test_real_network_trains_resumes_exactly_and_exports(root, tmp_path):
     net = build_network("basicvsrpp", mid_channels=8, num_blocks=1)
     net.load_state_dict(load_file(str(res.weights)), strict=True)
     assert any(k.startswith("spynet.basic_module.") for k in a)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[1] / "configs").glob("*.toml")), ids=lambda p: p.name
+)
+def test_example_configs_are_valid(path):
+    cfg = cfgmod.resolve(config_file=path)
+    assert cfg.name and cfg.run.iters > 0
