@@ -382,6 +382,7 @@ def test_export_writes_hash_named_tensors_only_and_a_model_card(stand_ins, root,
     assert tensors.keys() == state.keys() and all(torch.equal(tensors[k], state[k]) for k in state)
     card = json.loads(res.card_json.read_text())
     assert card["file"] == res.weights.name and card["arch"] == "basicvsrpp"
+    assert card["degradation"] == {"kind": "bi", "scale": 4}
     assert card["num_params"] == sum(p.numel() for p in StandInVSR(mid_channels=4).parameters())
     assert card["training"]["iterations"] == 3 and card["validation"]["curve"][-1][0] == 3
     assert "parkour" in card["data"]["held_out"]["davis_val"]

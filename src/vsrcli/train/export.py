@@ -106,7 +106,7 @@ def export_state(
         "num_params": num_params,
         "scale": cfg.degradation.scale,
         "description": cfg.description,
-        "degradation": cfg.to_dict()["degradation"],
+        "degradation": degradation_summary(cfg.to_dict()["degradation"]),
         "data": {
             "paths": cfg.data.paths,
             "held_out": {"vid4": "never used", "vimeo90k_t": list(VIMEO_TEST), "davis_val": list(DAVIS_VAL)},
@@ -142,6 +142,22 @@ def export_state(
     card_md = dest / f"{name}-{digest[:8]}.md"
     card_md.write_text(render_card(card))
     return ExportResult(weights, card_json, card_md, digest, card)
+
+
+_RELEVANT = {
+    "bi": (),
+    "bd": (),
+    "noise": ("sigma", "noise_map"),
+    "blur": ("blur_kinds", "blur_sigma", "motion_len"),
+    "compress": ("codec", "crf"),
+    "realworld": ("blur_sigma", "sigma", "codec", "crf", "walk_step"),
+}
+
+
+def degradation_summary(deg: dict[str, Any]) -> dict[str, Any]:
+    """Only the degradation fields that the kind uses (a BI model has no noise range)."""
+    keys = ("kind", "scale", *_RELEVANT.get(deg["kind"], tuple(deg)))
+    return {k: deg[k] for k in keys if k in deg}
 
 
 def render_card(card: dict[str, Any]) -> str:
