@@ -1,0 +1,145 @@
+"""Named training presets: the exact recipes of the models vsrcli ships.
+
+Each preset is plain nested data shaped like a TOML config, so ``vsrcli train --show-config --preset X``
+prints a file that ``--config`` reads back, and a TOML config can start from a preset with ``base = "X"``.
+Data paths are relative to the data root (``--data-root``, default ``../shared/data``). The held-out clips
+(Vid4, the Vimeo-90K-T septuplets, the DAVIS validation sequences) are excluded by the data module whatever
+the paths say; the DAVIS validation sequences are the ``[val]`` clips.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from vsrcli.errors import UsageError
+
+# Real video first, then still images (animated with synthetic camera motion).
+TRAIN_PATHS = [
+    "video:DAVIS2016_val_480p/JPEGImages",
+    "video:Vimeo90K_septuplet_sample/sequences",
+    "images:Set14",
+    "images:Set5",
+    "images:T91",
+]
+VAL_CLIPS = [
+    "DAVIS2016_val_480p/JPEGImages/blackswan",
+    "DAVIS2016_val_480p/JPEGImages/car-roundabout",
+    "DAVIS2016_val_480p/JPEGImages/parkour",
+]
+
+# Measured on this CPU (2 shared Zen 3 cores, AVX2, no AMX/AVX512-BF16): bf16 convolutions run ~30x slower
+# than fp32, so presets train in fp32. Cost is proportional to frames per step and dominated by parts whose
+# size does not shrink with the model (SPyNet on 2(T-1) frame pairs, the 64-channel high-resolution head):
+# one 8-frame 64x64 clip took ~80 s per step on the loaded machine. Early on, more updates beat more pixels
+# per update, so the x4 presets start with one 4-frame clip (2 loaded and mirrored) per step; a resumed run
+# may lengthen the clips later (--clip-len 8), as the official recipe prefers long clips to big batches.
+# SPyNet starts from zero flow and stays frozen for the first fix_iter steps (and is then skipped entirely:
+# its output is exactly zero), then trains at 0.125x the learning rate.
+_OPTIM: dict[str, Any] = {
+    "lr": 2e-4,
+    "eta_min": 1e-6,
+    "spynet_lr_mult": 0.125,
+    "fix_iter": 500,
+    "warmup": 20,
+    "grad_clip": 1.0,
+}
+_RUN: dict[str, Any] = {
+    "iters": 5000,
+    "precision": "fp32",
+    "threads": 2,
+    "checkpoint_minutes": 5.0,
+    "log_every": 5,
+    "val_every": 50,
+}
+_SR_X4: dict[str, Any] = {
+    "arch": "basicvsrpp",
+    "data": {"paths": TRAIN_PATHS, "clip_len": 4, "seq_flip": True, "patch": 64, "batch": 1},
+    "degradation": {"kind": "bi", "scale": 4},
+    "optim": _OPTIM,
+    "run": _RUN,
+    "val": {"clips": VAL_CLIPS, "frames": 10, "max_size": 64},
+}
+
+# The restoration variant works internally at 1/4 resolution, so a 256 patch costs about what a 64 LR patch
+# costs at x4. Inputs must be at least 256 and multiples of 4.
+_RESTORE: dict[str, Any] = {
+    "arch": "basicvsrpp",
+    "data": {"paths": TRAIN_PATHS, "clip_len": 8, "seq_flip": True, "patch": 256, "batch": 1},
+    "degradation": {"scale": 1},
+    "optim": _OPTIM,
+    "run": _RUN,
+    "val": {"clips": VAL_CLIPS, "frames": 10, "max_size": 256},
+}
+_RESTORE_ARCH = {"mid_channels": 32, "num_blocks": 4, "is_low_res_input": False}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Size: at 320x180 a frame costs SPyNet ~39 GMAC (two flows) and the 64-channel x4 head ~50 GMAC whatever
+    # the width; c32n4 adds ~72 GMAC (164 in all, ~1.8 s at the best conv throughput measured here, 0.19
+    # TFLOP/s), c24n3 ~40 (~132 GMAC, ~1.4 s) and trains ~20% faster per step.
+    "bix4": {
+        **_SR_X4,
+        "name": "basicvsrpp-c24n3-bix4",
+        "description": "Small BasicVSR++ for BI x4 (MATLAB bicubic), the default of `vsrcli upscale`.",
+        "arch_args": {"mid_channels": 24, "num_blocks": 3},
+        "run": {**_RUN, "export_dtype": "float16"},  # 2.3 M parameters (1.4 M of them SPyNet): ~4.7 MB
+    },
+    "bdx4": {
+        **_SR_X4,
+        "name": "basicvsrpp-c32n4-bdx4",
+        "description": "Small BasicVSR++ for BD x4 (Gaussian blur sigma 1.6, then every 4th pixel).",
+        "arch_args": {"mid_channels": 32, "num_blocks": 4},
+        "degradation": {"kind": "bd", "scale": 4},
+    },
+    "denoise": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4-denoise",
+        "description": "Strided BasicVSR++ denoiser given a noise-level map (sigma in [0, 50] of 255).",
+        "arch_args": {**_RESTORE_ARCH, "extra_in_channels": 1},
+        "degradation": {"kind": "noise", "scale": 1, "sigma": [0.0, 50.0], "noise_map": True},
+    },
+    "deblur": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4-deblur",
+        "description": "Strided BasicVSR++ deblurrer: Gaussian, motion and frame-averaging blur.",
+        "arch_args": dict(_RESTORE_ARCH),
+        "degradation": {"kind": "blur", "scale": 1, "blur_kinds": ["gaussian", "motion", "average"]},
+    },
+    "decompress": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4-decompress",
+        "description": "Strided BasicVSR++ for H.264 artefacts: real x264 through PyAV at CRF 28-40.",
+        "arch_args": dict(_RESTORE_ARCH),
+        "degradation": {"kind": "compress", "scale": 1, "crf": [28, 40], "codec": "libx264"},
+    },
+    "realbasicvsr": {
+        **_SR_X4,
+        "name": "realbasicvsr-c32-bx4",
+        "description": "Small RealBasicVSR (cleaning + BasicVSR), random-walk real-world degradations.",
+        "arch": "realbasicvsr",
+        "arch_args": {"mid_channels": 32, "num_propagation_blocks": 6, "num_cleaning_blocks": 4},
+        "degradation": {"kind": "realworld", "scale": 4, "sigma": [1.0, 25.0], "crf": [23, 38]},
+        "optim": {**_OPTIM, "cleaning_weight": 1.0},
+    },
+    "tiny": {
+        **_SR_X4,
+        "name": "basicvsrpp-c8n1-tiny",
+        "description": "A seconds-long smoke test of the whole training path.",
+        "arch_args": {"mid_channels": 8, "num_blocks": 1},
+        "data": {**_SR_X4["data"], "patch": 64, "batch": 1, "clip_len": 4},
+        "run": {**_RUN, "iters": 4, "val_every": 2, "log_every": 1, "checkpoint_minutes": 1.0},
+        "val": {"clips": VAL_CLIPS[:1], "frames": 3, "max_size": 64},
+    },
+}
+
+
+def preset_names() -> list[str]:
+    return sorted(PRESETS)
+
+
+def preset_dict(name: str) -> dict[str, Any]:
+    """A deep copy of the preset's plain data (callers may change it)."""
+    try:
+        return copy.deepcopy(PRESETS[name])
+    except KeyError:
+        raise UsageError(f"unknown preset {name!r}", hint=f"one of {', '.join(preset_names())}") from None

@@ -1,0 +1,464 @@
+"""`vsrcli train`: configs and presets, the schedule and loss, exact resume, Ctrl-C, export and the CLI.
+
+The loop runs on a stand-in network (a few convolutions with a ``spynet`` part) so these tests take seconds;
+the real networks are exercised by their own tests and by the preset smoke test once they exist.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from vsrcli.errors import CheckpointError, Interrupted, UsageError
+from vsrcli.io.frames import write_image
+from vsrcli.train import config as cfgmod
+from vsrcli.train import loop, ops
+from vsrcli.train.export import export_run, export_state, sha256_file
+from vsrcli.train.presets import PRESETS, preset_dict, preset_names
+
+
+class _FlowStandIn(nn.Module):
+    """``forward(ref, supp) -> (N, 2, H, W)`` like SPyNet."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(6, 2, 3, padding=1)
+
+    def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        return self.conv(torch.cat([ref, supp], dim=1))
+
+
+class StandInVSR(nn.Module):
+    """A tiny x4 network with the contract of the family: (N,T,3,H,W) -> (N,T,3,4H,4W), a ``spynet`` part."""
+
+    def __init__(self, mid_channels: int = 4, num_blocks: int = 1, **_: object) -> None:
+        super().__init__()
+        self.spynet = _FlowStandIn()
+        self.register_buffer("spynet_mean", torch.zeros(1))
+        self.body = nn.Sequential(
+            nn.Conv2d(5, mid_channels, 3, padding=1), nn.ReLU(), nn.Conv2d(mid_channels, 48, 3, padding=1)
+        )
+
+    def forward(self, lqs: torch.Tensor) -> torch.Tensor:
+        n, t, c, h, w = lqs.shape
+        nxt = torch.cat([lqs[:, 1:], lqs[:, -1:]], dim=1)
+        flow = self.spynet(lqs.reshape(-1, c, h, w), nxt.reshape(-1, c, h, w))
+        y = self.body(torch.cat([lqs.view(-1, c, h, w), flow], dim=1))
+        up = nn.functional.interpolate(
+            lqs.view(-1, c, h, w), scale_factor=4, mode="bilinear", align_corners=False
+        )
+        return (nn.functional.pixel_shuffle(y, 4) + up).view(n, t, 3, 4 * h, 4 * w)
+
+
+def _bicubic(x: torch.Tensor, scale: float) -> torch.Tensor:
+    shape = x.shape
+    y = nn.functional.interpolate(
+        x.reshape(-1, *shape[-3:]), scale_factor=scale, mode="bicubic", antialias=True, align_corners=False
+    )
+    return y.reshape(*shape[:-2], *y.shape[-2:])
+
+
+def _psnr_y(out: torch.Tensor, gt: torch.Tensor) -> float:
+    w = torch.tensor([65.481, 128.553, 24.966]).view(1, 3, 1, 1) / 255
+    mse = ((out - gt) * w).sum(1).pow(2).mean().item()
+    return 10 * math.log10(1 / max(mse, 1e-12))
+
+
+@pytest.fixture
+def stand_ins(monkeypatch):
+    monkeypatch.setattr(ops, "build_network", lambda arch, **kw: StandInVSR(**kw))
+    monkeypatch.setattr(ops, "imresize", _bicubic)
+    monkeypatch.setattr(ops, "psnr_y", _psnr_y)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for seq, n in (("JPEGImages/dog", 6), ("JPEGImages/blackswan", 4)):
+        folder = tmp_path / seq
+        folder.mkdir(parents=True)
+        base = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+        for i in range(n):
+            write_image(folder / f"{i:05d}.png", np.ascontiguousarray(np.roll(base, i, axis=1)))
+    (tmp_path / "stills").mkdir()
+    write_image(tmp_path / "stills/a.png", rng.integers(0, 256, (48, 40, 3), dtype=np.uint8))
+    return tmp_path
+
+
+def _tiny(root: Path, iters: int = 6, **run: object) -> cfgmod.TrainConfig:
+    values = {
+        "name": "tiny",
+        "arch": "basicvsrpp",
+        "arch_args": {"mid_channels": 4},
+        "data": {
+            "paths": ["video:JPEGImages", "images:stills"],
+            "root": str(root),
+            "patch": 8,
+            "batch": 2,
+            "clip_len": 4,
+            "still_prob": 0.3,
+            "cache_mb": 8,
+        },
+        "degradation": {"kind": "bi", "scale": 4},
+        "optim": {"lr": 1e-3, "warmup": 2, "fix_iter": 2},
+        "run": {"iters": iters, "threads": 1, "log_every": 1, "val_every": 3, **run},
+        "val": {"clips": ["JPEGImages/blackswan"], "frames": 3, "max_size": 8},
+    }
+    return cfgmod.from_dict(values)
+
+
+# --- config and presets ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_preset_is_a_valid_config(name):
+    cfg = cfgmod.resolve(preset=name)
+    assert cfg.name == PRESETS[name]["name"] and cfg.data.root
+    assert cfgmod.from_dict(cfg.to_dict()) == cfg
+
+
+def test_presets_cover_the_shipped_models():
+    assert {"bix4", "denoise", "deblur", "decompress", "realbasicvsr"} <= set(preset_names())
+    denoise = cfgmod.resolve(preset="denoise")
+    assert denoise.degradation.noise_map and denoise.arch_args["extra_in_channels"] == 1
+    assert denoise.degradation.sigma == [0.0, 50.0] and denoise.arch_args["is_low_res_input"] is False
+    assert cfgmod.resolve(preset="decompress").degradation.crf == [28, 40]
+    assert cfgmod.resolve(preset="realbasicvsr").degradation.kind == "realworld"
+
+
+def test_toml_config_can_start_from_a_preset_and_override(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text('base = "bix4"\nname = "mine"\n[run]\niters = 7\n[data]\npatch = 48\n')
+    cfg = cfgmod.resolve(config_file=path, overrides={"run": {"seed": 3}})
+    assert (cfg.name, cfg.run.iters, cfg.run.seed, cfg.data.patch) == ("mine", 7, 3, 48)
+    assert cfg.arch_args == PRESETS["bix4"]["arch_args"]
+
+
+def test_resolved_config_round_trips_through_toml(tmp_path):
+    cfg = cfgmod.resolve(preset="denoise")
+    path = tmp_path / "c.toml"
+    path.write_text(cfgmod.to_toml(cfg.to_dict()))
+    assert cfgmod.load_config(path) == cfg
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('arch = "unet"', "unknown arch"),
+        ("[data]\npatchsize = 3", "unknown key"),
+        ('[degradation]\nkind = "jpeg"', "unknown degradation"),
+        ('[run]\nprecision = "int8"', "precision"),
+        ("[degradation]\nsigma = [60, 10]", "sigma"),
+        ("[data]\nclip_len = 5", "clip_len"),
+        ("[degradation]\nnoise_map = true", "extra_in_channels"),
+        ("colour = 1", "top-level"),
+    ],
+)
+def test_bad_configs_are_usage_errors_naming_the_field(tmp_path, text, match):
+    path = tmp_path / "c.toml"
+    path.write_text(text + "\n")
+    with pytest.raises(UsageError, match=match):
+        cfgmod.load_config(path)
+
+
+def test_unknown_preset_and_both_sources_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="unknown preset"):
+        preset_dict("nope")
+    with pytest.raises(UsageError, match="not both"):
+        cfgmod.resolve(preset="bix4", config_file=tmp_path / "x.toml")
+
+
+# --- schedule and loss ----------------------------------------------------------------------------
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine_to_eta_min():
+    lrs = [loop.lr_at(s, 100, 1e-3, 1e-6, 10) for s in range(101)]
+    assert lrs[0] == pytest.approx(1e-4) and lrs[9] == pytest.approx(1e-3)
+    assert lrs[10] == pytest.approx(1e-3)
+    assert lrs[55] == pytest.approx(1e-6 + (1e-3 - 1e-6) / 2)
+    assert lrs[100] == pytest.approx(1e-6)
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+
+
+def test_charbonnier_is_a_smooth_l1():
+    a, b = torch.tensor([0.0, 0.5]), torch.tensor([0.3, 0.5])
+    assert loop.charbonnier(a, b, 1e-12).item() == pytest.approx(0.15, rel=1e-5)
+    x = torch.zeros(3, requires_grad=True)
+    loop.charbonnier(x, torch.zeros(3), 1e-12).backward()
+    assert torch.isfinite(x.grad).all()
+
+
+def test_spynet_parameters_are_recognised_in_both_layouts():
+    assert loop.is_spynet("spynet.basic_module.0.basic_module.0.conv.weight")
+    assert loop.is_spynet("basicvsr.spynet.basic_module.0.basic_module.0.conv.weight")
+    assert not loop.is_spynet("backbone.spynetlike.weight")
+
+
+# --- the loop -------------------------------------------------------------------------------------
+
+
+def _weights(run: Path) -> dict[str, torch.Tensor]:
+    return loop.load_checkpoint(run / loop.CHECKPOINT)["model"]
+
+
+def test_training_logs_loss_and_validation_and_reports_progress(stand_ins, root, tmp_path):
+    events = []
+    result = loop.train(_tiny(root, iters=6), tmp_path / "run", callback=events.append)
+    assert result.step == 6
+    records = [json.loads(line) for line in (tmp_path / "run" / loop.LOG).read_text().splitlines()]
+    losses = [r["loss"] for r in records if "loss" in r]
+    assert len(losses) == 6 and all(math.isfinite(v) for v in losses)
+    vals = [r for r in records if "val_psnr_y" in r]
+    assert [r["step"] for r in vals] == [3, 6] and set(vals[0]["val"]) == {"blackswan"}
+    assert records[0]["step"] == 0 and 5 < records[0]["baseline_psnr_y"] < 60  # bicubic on the same clips
+    kinds = [e.event for e in events]
+    assert (
+        kinds[0] == "start" and kinds[-1] == "done" and kinds.count("step") == 6 and kinds.count("val") == 2
+    )
+    step_events = [e for e in events if e.event == "step"]
+    assert step_events[-1].eta_s == 0 and all(e.it_per_s > 0 for e in step_events)
+    assert (tmp_path / "run" / loop.CONFIG).read_text().startswith('name = "tiny"')
+
+
+def test_spynet_is_frozen_for_fix_iter_steps_then_trains_at_a_lower_rate(stand_ins, root, tmp_path):
+    torch.manual_seed(0)  # the loop seeds with run.seed = 0 before building the network
+    init = StandInVSR(mid_channels=4).state_dict()
+    init["spynet.conv.weight"].zero_()  # zero_flow_init
+    loop.train(_tiny(root, iters=2, val_every=0), tmp_path / "a")
+    after_fix = _weights(tmp_path / "a")
+    assert torch.equal(after_fix["spynet.conv.weight"], init["spynet.conv.weight"])
+    assert not torch.equal(after_fix["body.0.weight"], init["body.0.weight"])
+    opt = loop.load_checkpoint(tmp_path / "a" / loop.CHECKPOINT)["optimizer"]
+    assert [g["lr_mult"] for g in opt["param_groups"]] == [1.0, 0.125]
+
+
+class _Wrapped(nn.Module):
+    """RealBasicVSR's layout: SPyNet under ``basicvsr.spynet``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.basicvsr = StandInVSR()
+
+
+def test_zero_flow_init_zeroes_only_the_flow_outputs_of_spynet():
+    net = _Wrapped()
+    assert loop.zero_flow_init(net) == 1
+    assert net.basicvsr.spynet.conv.weight.abs().sum() == 0 and net.basicvsr.spynet.conv.bias.abs().sum() == 0
+    assert net.basicvsr.body[0].weight.abs().sum() > 0
+
+
+def test_warm_start_loads_matching_tensors_only(tmp_path):
+    from safetensors.torch import save_file
+
+    src = StandInVSR(mid_channels=4)
+    weights = {"spynet.conv.weight": src.spynet.conv.weight.detach().clone(), "other.weight": torch.ones(2)}
+    save_file(weights, tmp_path / "w.safetensors")
+    dst = StandInVSR(mid_channels=4)
+    assert loop.warm_start(dst, tmp_path / "w.safetensors") == ["spynet.conv.weight"]
+    assert torch.equal(dst.spynet.conv.weight, src.spynet.conv.weight)
+    save_file({"nothing": torch.ones(1)}, tmp_path / "x.safetensors")
+    with pytest.raises(CheckpointError, match="no tensor"):
+        loop.warm_start(dst, tmp_path / "x.safetensors")
+
+
+def test_resume_continues_bit_for_bit(stand_ins, root, tmp_path):
+    straight = loop.train(_tiny(root, iters=6), tmp_path / "straight")
+    loop.train(_tiny(root, iters=6), tmp_path / "split", stop_at_step=3)
+    assert loop.load_checkpoint(tmp_path / "split" / loop.CHECKPOINT)["step"] == 3
+    torch.manual_seed(1234)  # the resumed run must not depend on the RNG state it finds
+    np.random.seed(99)
+    resumed = loop.train(_tiny(root, iters=6), tmp_path / "split", resume=True)
+    assert resumed.step == straight.step == 6
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "split")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    opt_a = loop.load_checkpoint(tmp_path / "straight" / loop.CHECKPOINT)["optimizer"]["state"]
+    opt_b = loop.load_checkpoint(tmp_path / "split" / loop.CHECKPOINT)["optimizer"]["state"]
+    assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
+    log_a = (tmp_path / "straight" / loop.LOG).read_text().splitlines()
+    log_b = (tmp_path / "split" / loop.LOG).read_text().splitlines()
+    assert [json.loads(x)["step"] for x in log_a] == [json.loads(x)["step"] for x in log_b]
+    assert straight.val_history[-1]["val_psnr_y"] == resumed.val_history[-1]["val_psnr_y"]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(stand_ins, root, tmp_path):
+    loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "straight")
+
+    def interrupt(progress: loop.Progress) -> None:
+        if progress.event == "step" and progress.step == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(Interrupted, match="step 2"):
+        loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "cut", callback=interrupt)
+    assert loop.load_checkpoint(tmp_path / "cut" / loop.CHECKPOINT)["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "cut", resume=True)
+    a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_flow_pretraining_runs_before_step_0_and_is_checkpointed(stand_ins, root, tmp_path):
+    cfg = _tiny(root, iters=2, val_every=0)
+    cfg.optim.flow_pretrain_iters = 3
+    cfg.optim.flow_pretrain_batch = 2
+    events = []
+    loop.train(cfg, tmp_path / "run", callback=events.append, stop_at_step=0)
+    assert [e.step for e in events if e.event == "flow"] == [1, 2, 3]
+    state = loop.load_checkpoint(tmp_path / "run" / loop.CHECKPOINT)
+    assert state["step"] == 0 and state["model"]["spynet.conv.weight"].abs().sum() > 0  # trained from zero
+    events.clear()
+    loop.train(cfg, tmp_path / "run", resume=True, callback=events.append)
+    assert not [e for e in events if e.event == "flow"]
+    logged = [json.loads(x) for x in (tmp_path / "run" / loop.LOG).read_text().splitlines()]
+    assert logged[0] == {"flow_step": 3, "epe": logged[0]["epe"]} and logged[-1]["step"] == 2
+
+
+def test_skipping_the_zero_flow_spynet_changes_nothing(stand_ins, root, tmp_path, monkeypatch):
+    calls = []
+    real = _FlowStandIn.forward
+    monkeypatch.setattr(_FlowStandIn, "forward", lambda self, a, b: calls.append(1) or real(self, a, b))
+    loop.train(_tiny(root, iters=3, val_every=0), tmp_path / "skip")
+    assert len(calls) == 1  # steps 1-2 (frozen at zero flow) skipped SPyNet, step 3 ran it
+    monkeypatch.setattr(loop, "flow_is_zero", lambda model: False)
+    loop.train(_tiny(root, iters=3, val_every=0), tmp_path / "full")
+    assert len(calls) == 4
+    a, b = _weights(tmp_path / "skip"), _weights(tmp_path / "full")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_a_different_config_and_a_missing_checkpoint(stand_ins, root, tmp_path):
+    loop.train(_tiny(root, iters=2, val_every=0), tmp_path / "run")
+    changed = _tiny(root, iters=4, val_every=0)
+    changed.arch_args = {"mid_channels": 8}
+    with pytest.raises(UsageError, match="arch_args"):
+        loop.train(changed, tmp_path / "run", resume=True)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        loop.train(_tiny(root, iters=2), tmp_path / "empty", resume=True)
+    with pytest.raises(UsageError, match="already holds a run"):
+        loop.train(_tiny(root, iters=2), tmp_path / "run")
+    curriculum = _tiny(root, iters=4, val_every=0)  # a longer schedule with longer clips may resume
+    curriculum.data.clip_len = 6
+    assert loop.train(curriculum, tmp_path / "run", resume=True).step == 4
+
+
+def test_checkpoints_are_written_on_a_timer(stand_ins, root, tmp_path):
+    events = []
+    loop.train(
+        _tiny(root, iters=3, val_every=0, checkpoint_minutes=1e-9), tmp_path / "run", callback=events.append
+    )
+    assert [e.event for e in events].count("checkpoint") == 3 + 1  # after each step, and at the end
+
+
+def test_fp16_on_the_cpu_is_refused(stand_ins, root, tmp_path):
+    with pytest.raises(UsageError, match="fp16"):
+        loop.train(_tiny(root, iters=1, precision="fp16"), tmp_path / "run")
+
+
+def test_bf16_autocast_trains_on_the_cpu(stand_ins, root, tmp_path):
+    result = loop.train(_tiny(root, iters=2, precision="bf16", val_every=0), tmp_path / "run")
+    assert result.step == 2
+    assert all(v.dtype == torch.float32 for v in _weights(tmp_path / "run").values())
+
+
+# --- export ---------------------------------------------------------------------------------------
+
+
+def test_export_writes_hash_named_tensors_only_and_a_model_card(stand_ins, root, tmp_path):
+    from safetensors.torch import load_file
+
+    loop.train(_tiny(root, iters=3), tmp_path / "run")
+    res = export_run(tmp_path / "run", tmp_path / "rel")
+    digest = sha256_file(res.weights)
+    assert res.weights.name == f"tiny-{digest[:8]}.safetensors" and res.sha256 == digest
+    tensors = load_file(str(res.weights))
+    state = _weights(tmp_path / "run")
+    assert tensors.keys() == state.keys() and all(torch.equal(tensors[k], state[k]) for k in state)
+    card = json.loads(res.card_json.read_text())
+    assert card["file"] == res.weights.name and card["arch"] == "basicvsrpp"
+    assert card["degradation"] == {"kind": "bi", "scale": 4}
+    assert card["num_params"] == sum(p.numel() for p in StandInVSR(mid_channels=4).parameters())
+    assert card["training"]["iterations"] == 3 and card["validation"]["curve"][-1][0] == 3
+    assert "parkour" in card["data"]["held_out"]["davis_val"]
+    assert card["validation"]["baseline"] > 0 and card["validation"]["baseline_is"] == "MATLAB bicubic x4"
+    assert res.card_md.read_text().startswith("# tiny")
+    half = _tiny(root, iters=3, export_dtype="float16")
+    res16 = export_state(state, half, tmp_path / "rel16")
+    assert all(t.dtype == torch.float16 for t in load_file(str(res16.weights)).values())
+    assert res16.weights.stat().st_size < 0.6 * res.weights.stat().st_size
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+
+
+def test_cli_lists_presets_and_prints_a_config(capsys):
+    from vsrcli.cli import run
+
+    assert run(["train", "--list-presets"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in preset_names())
+    assert run(["train", "--preset", "bix4", "--iters", "123", "--show-config"]) == 0
+    text = capsys.readouterr().out
+    assert "iters = 123" in text and 'arch = "basicvsrpp"' in text
+
+
+def test_cli_trains_resumes_and_exports(stand_ins, root, tmp_path, capsys):
+    from vsrcli.cli import run
+
+    cfg_path = tmp_path / "c.toml"
+    cfg_path.write_text(cfgmod.to_toml(_tiny(root, iters=2).to_dict()))
+    out = tmp_path / "run"
+    assert run(["train", "--config", str(cfg_path), "--out", str(out), "--no-export"]) == 0
+    assert run(["train", "--out", str(out), "--resume", "--iters", "3", "--val-every", "0"]) == 0
+    assert loop.load_checkpoint(out / loop.CHECKPOINT)["step"] == 3
+    assert run(["train", "--out", str(out), "--export-only"]) == 0
+    assert len(list((out / "export").glob("tiny-*.safetensors"))) == 1
+    assert run(["train", "--preset", "bix4", "--config", str(cfg_path)]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_real_network_trains_resumes_exactly_and_exports(root, tmp_path):
+    """The real BasicVSR++ (c8n1) in the loop: split + resume equals straight; the export loads strictly."""
+    pytest.importorskip("vsrcli.models.arch")
+    pytest.importorskip("vsrcli.degrade")
+    from safetensors.torch import load_file
+
+    from vsrcli.models.arch import build_network
+
+    big = root / "big"
+    big.mkdir()
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 256, (256, 260, 3), dtype=np.uint8)
+    for i in range(3):
+        write_image(big / f"{i}.png", np.ascontiguousarray(np.roll(base, i, axis=1)))
+
+    def cfg() -> cfgmod.TrainConfig:
+        c = _tiny(root, iters=2, val_every=0)
+        c.arch_args = {"mid_channels": 8, "num_blocks": 1}
+        c.data.paths, c.data.patch, c.data.batch, c.data.clip_len = ["video:big"], 64, 1, 2
+        return c
+
+    loop.train(cfg(), tmp_path / "a")
+    loop.train(cfg(), tmp_path / "b", stop_at_step=1)
+    loop.train(cfg(), tmp_path / "b", resume=True)
+    a, b = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    res = export_run(tmp_path / "a", tmp_path / "rel")
+    net = build_network("basicvsrpp", mid_channels=8, num_blocks=1)
+    net.load_state_dict(load_file(str(res.weights)), strict=True)
+    assert any(k.startswith("spynet.basic_module.") for k in a)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[1] / "configs").glob("*.toml")), ids=lambda p: p.name
+)
+def test_example_configs_are_valid(path):
+    cfg = cfgmod.resolve(config_file=path)
+    assert cfg.name and cfg.run.iters > 0
