@@ -46,6 +46,7 @@ class VideoResult:
     done_frames: int = 0
     segments: int = 0
     resumed_segments: int = 0
+    scene_cuts: list[int] = field(default_factory=list)
     wall_s: float = 0.0
     error: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -360,6 +361,7 @@ def _plan_video(
     target = segment if segment is not None else auto_segment(plan.frames, workers, chunk)
     plan.segments = plan_segments(plan.frames, plan.cuts, chunk, overlap, fade, target)
     result.frames = plan.frames
+    result.scene_cuts = list(plan.cuts)
     result.segments = len(plan.segments)
 
     state = out_root / STATE_DIR / vid
