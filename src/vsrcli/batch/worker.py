@@ -100,7 +100,8 @@ def _maybe_crash(task: SegmentTask) -> None:
     who, _, seg = task.crash.rpartition(":")
     if who not in (task.name, task.video_id) or seg != str(task.index):
         return
-    marker = Path(task.state_dir) / f"seg-{task.index:04d}.crashed"
+    state = Path(task.state_dir)  # the marker outlives the segment folder, so tests can see the crash
+    marker = state.parent / f"{state.name}.seg-{task.index:04d}.crashed"
     try:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
