@@ -15,7 +15,6 @@ import torch
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'vsrcli[ray]')")
 
 from test_batch import SETTINGS, MixNet, make_clips, read_all, single_machine, videos  # noqa: E402
-
 from vsrcli.batch import run_batch  # noqa: E402
 from vsrcli.batch.worker import CRASH_ENV  # noqa: E402
 
