@@ -131,6 +131,22 @@ def test_batch_equals_single_machine_frame_for_frame(tmp_path, clips):
     ]  # segment files removed after success
 
 
+def test_frame_folder_gives_a_png_folder_like_restore(tmp_path):
+    from vsrcli.io.frames import read_folder, write_image
+
+    folder = tmp_path / "shots"
+    folder.mkdir()
+    for i, frame in enumerate(panning(7, 16, 16, seed=5)):
+        write_image(folder / f"f{i:03d}.png", frame)
+    report = run_batch([folder], tmp_path / "out", model=MixNet(), segment=3, **SETTINGS)
+    assert report.videos[0].status == "done" and report.videos[0].segments == 2
+    restore_video(folder, tmp_path / "ref", model=MixNet(), **SETTINGS)
+    assert sorted(p.name for p in (tmp_path / "out" / "shots.upscaled").iterdir())[0] == "f000.png"
+    np.testing.assert_array_equal(
+        read_folder(tmp_path / "out" / "shots.upscaled"), read_folder(tmp_path / "ref")
+    )
+
+
 def test_corrupt_input_fails_alone(tmp_path, clips):
     bad = videos.make_not_video(tmp_path / "in" / "bad.mp4")
     report = run_batch([clips["a"], bad, clips["b"]], tmp_path / "out", model=MixNet(), **SETTINGS)

@@ -487,11 +487,8 @@ def join_segments(
 
     assert output is not None
     width, height = source.width * rules.scale, source.height * rules.scale
-    if source.kind == "folder" and (output.suffix == "" or output.is_dir()):
-        names = [p.name for p in source.files[source.start : source.end]]
-        if output.exists():
-            shutil.rmtree(output) if output.is_dir() else output.unlink()
-        sink: Any = FolderSink(output, names)
+    if source.kind == "folder":  # a folder of frames gives a folder of PNG frames, as restore's default
+        sink: Any = FolderSink(output, [p.name for p in source.files[source.start : source.end]])
     else:
         sink = VideoSink(output, source, width, height, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
     try:

@@ -145,12 +145,15 @@ def _frames(task: SegmentTask, start: int, stop: int) -> Any:
     from vsrcli.io.video import VideoReader
 
     first, last = task.offset + start, task.offset + stop
+    given = 0
     try:
-        reader = VideoReader(task.input, start=first, end=last, start_pts=task.start_pts)
-        with reader:
+        with VideoReader(task.input, start=first, end=last, start_pts=task.start_pts) as reader:
             for chunk in reader.iter_chunks(8):
+                given += len(chunk.frames)
                 yield from zip(chunk.frames, chunk.pts, strict=True)
     except ValueError:  # the seek found no frame with that pts: decode from the start instead (exact)
+        if given:
+            raise
         with VideoReader(task.input, start=first, end=last) as reader:
             for chunk in reader.iter_chunks(8):
                 yield from zip(chunk.frames, chunk.pts, strict=True)
