@@ -71,13 +71,14 @@ def panning(frames: int, height: int, width: int, seed: int) -> np.ndarray:
 
 
 def make_clips(folder: Path) -> dict[str, Path]:
-    """Two short clips (one with audio) and one long enough to be split, with a scene cut at frame 11."""
+    """Two short FFV1 clips (one with audio) and one H.264 clip long enough to be split, cut at frame 11."""
     folder.mkdir(parents=True, exist_ok=True)
     long = np.concatenate([panning(11, 24, 32, seed=2), panning(9, 24, 32, seed=7)])
     return {
         "a": videos.make_video(folder / "a.mkv", videos.moving_pattern(6, 24, 32, seed=1), audio="flac"),
         "b": videos.make_video(folder / "b.mkv", videos.moving_pattern(6, 24, 32, seed=3)),
-        "long": videos.make_video(folder / "long.mkv", long),
+        # H.264 with one keyframe: later segments seek back to it and decode forward (must stay exact)
+        "long": videos.make_video(folder / "long.mkv", long, codec="libx264"),
     }
 
 
