@@ -6,6 +6,7 @@ workers load from its path. Skipped when Ray is not installed (``pip install 'vs
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,8 @@ HERE = Path(__file__).resolve().parent
 def ray_instance():
     """One local Ray instance for the module; workers import vsrcli and these tests from the same paths."""
     path = os.pathsep.join([str(HERE.parent / "src"), str(HERE), os.environ.get("PYTHONPATH", "")])
+    # ray.init installs its own SIGTERM/SIGINT handlers in this process; later tests expect the defaults.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -33,6 +36,8 @@ def ray_instance():
     )
     yield
     ray.shutdown()
+    for sig, handler in handlers.items():
+        signal.signal(sig, handler)
 
 
 def test_ray_batch_equals_single_machine_with_audio_and_frame_counts(tmp_path):
@@ -75,7 +80,14 @@ def test_workers_load_a_checkpoint_from_its_path(tmp_path):
     assert report.videos[0].status == "done", report.videos
     from vsrcli.pipeline import restore_video
 
-    restore_video(src, tmp_path / "ref.mkv", **settings)
+    # Ray runs each segment with one torch thread here (2 CPUs, 2 workers); float sums depend on the thread
+    # count, so the single-machine reference uses one thread too.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        restore_video(src, tmp_path / "ref.mkv", **settings)
+    finally:
+        torch.set_num_threads(threads)
     np.testing.assert_array_equal(
         read_all(tmp_path / "out" / "clip.upscaled.mkv"), read_all(tmp_path / "ref.mkv")
     )
