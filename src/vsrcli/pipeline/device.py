@@ -10,8 +10,6 @@ from vsrcli.errors import DeviceError, UsageError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
 
 def resolve_device(requested: str = "auto") -> torch.device:
     """Turn ``auto|cpu|cuda|cuda:N`` into a torch device, or a DeviceError when it does not exist here."""
