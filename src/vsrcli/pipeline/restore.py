@@ -28,6 +28,7 @@ from vsrcli.pipeline.device import resolve_device, resolve_precision
 from vsrcli.pipeline.noise import estimate_sigma
 from vsrcli.pipeline.resume import Partial, input_identity, model_fingerprint
 from vsrcli.pipeline.streams import (
+    BackgroundSink,
     FolderSink,
     FrameSource,
     Prefetch,
@@ -201,6 +202,10 @@ def restore_video(
 
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
+    if dev.type == "cuda":
+        import torch
+
+        torch.backends.cudnn.benchmark = True  # every window has the same shape: autotuning pays off
     net, model_name = _load(model, weights, dev, download)
     net = net.eval()
     first_param = next(net.parameters(), None)
@@ -251,6 +256,7 @@ def restore_video(
             preset=preset,
             pix_fmt=pix_fmt,
         )
+    sink = BackgroundSink(sink, depth=1)  # encoding overlaps the next chunk's network pass
 
     partial: Partial | None = None
     if resume:

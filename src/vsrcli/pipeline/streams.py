@@ -350,3 +350,79 @@ class VideoSink:
         except Exception:  # noqa: BLE001 - the original error matters, not the cleanup's
             pass
         _remove(self.tmp)
+
+
+class BackgroundSink:
+    """Write through another sink from a worker thread, at most ``depth`` chunks behind the caller.
+
+    Why: colour conversion and encoding (numpy, FFmpeg) release the GIL, so running them beside the network
+    hides their cost instead of adding it to every chunk; the bounded queue keeps memory at a few chunks. An
+    error in the worker is raised in the caller at its next ``write``, ``warnings`` or ``commit``; after an
+    error (or ``abort``) queued chunks are dropped, never written.
+    """
+
+    _END = object()
+
+    def __init__(self, inner: Any, depth: int = 1) -> None:
+        import queue
+        import threading
+
+        self.inner = inner
+        self.count = 0
+        self._error: BaseException | None = None
+        self._dropping = threading.Event()
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
+        self._thread = threading.Thread(target=self._work, name="vsrcli-encode", daemon=True)
+        self._thread.start()
+        self._closed = False
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is self._END:
+                    return
+                if self._error is None and not self._dropping.is_set():
+                    self.inner.write(*item)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                self._error = exc
+            finally:
+                self._queue.task_done()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, frames: np.ndarray, pts: list[int]) -> None:
+        self._check()
+        if self._closed:
+            raise OutputError("internal error: write after the output was closed")
+        self._queue.put((frames, list(pts)))
+        self.count += len(frames)
+
+    def flush(self) -> None:
+        """Wait until every queued chunk is written; raise the worker's error if it had one."""
+        self._queue.join()
+        self._check()
+
+    @property
+    def warnings(self) -> list[str]:
+        self.flush()
+        return list(getattr(self.inner, "warnings", []) or [])
+
+    def _stop(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._queue.put(self._END)
+            self._thread.join()
+
+    def commit(self) -> None:
+        self.flush()
+        self._stop()
+        self._check()
+        self.inner.commit()
+
+    def abort(self) -> None:
+        self._dropping.set()
+        self._stop()
+        self.inner.abort()
