@@ -25,6 +25,7 @@ def make_clip(path: Path, frames: int, height: int, width: int) -> None:
     from fractions import Fraction
 
     import numpy as np
+
     from vsrcli.io.video import VideoWriter
 
     rng = np.random.default_rng(0)

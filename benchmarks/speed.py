@@ -124,6 +124,7 @@ def train_step_profile(args: argparse.Namespace) -> None:
     Default: c32n4 on 2 clips x 7 frames of 64x64 LR, per DCN backend and precision (bf16 = CPU autocast).
     """
     from torch.profiler import ProfilerActivity, profile
+
     from vsrcli.models.arch import build_network
 
     device = torch.device(args.device)

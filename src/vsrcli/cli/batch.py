@@ -111,7 +111,7 @@ def batch_command(**options: Any) -> None:
     model = options["model"] or _default_model(task)
     if model is None:
         raise UsageError(
-            "`vsrcli batch` needs --model NAME|PATH: no default weights are shipped yet",
+            f"`vsrcli batch --task {task}` needs --model NAME|PATH: no default model is shipped for it yet",
             hint="see `vsrcli models list`",
         )
     if options["ray"]:

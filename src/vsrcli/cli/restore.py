@@ -53,7 +53,7 @@ def _common(
         model = _default_model(task)
     if model is None:
         raise UsageError(
-            f"`vsrcli {task}` needs --model NAME|PATH: no default weights are shipped yet",
+            f"`vsrcli {task}` needs --model NAME|PATH: no default model is shipped for it yet",
             hint="see `vsrcli models list`",
         )
     from vsrcli.pipeline import restore_video
