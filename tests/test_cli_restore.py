@@ -101,11 +101,21 @@ def test_quiet_prints_nothing(tmp_path, clip_dir, standin, capsys):
     assert read_folder(tmp_path / "out").shape == (9, 48, 64, 3)
 
 
-def test_without_model_and_without_default_weights_is_a_usage_error(tmp_path, clip_dir, capsys):
+def test_upscale_without_model_uses_the_shipped_default(tmp_path, clip_dir, capsys):
     zoo = pytest.importorskip("vsrcli.models.zoo")
-    if zoo.default_for("upscale") is not None:
-        pytest.skip("default weights exist")
-    assert run(["upscale", str(clip_dir)]) == 2
+    entry = zoo.default_for("upscale")
+    assert entry is not None and not entry.official
+    assert run(["upscale", str(clip_dir), "--end", "3"]) == 0
+    assert read_folder(tmp_path / "in.upscaled").shape == (3, 96, 128, 3)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_a_command_without_default_weights_needs_model(tmp_path, clip_dir, capsys):
+    zoo = pytest.importorskip("vsrcli.models.zoo")
+    task = next((t for t in ("deblur", "decompress", "denoise") if zoo.default_for(t) is None), None)
+    if task is None:
+        pytest.skip("every restore command has a shipped default")
+    assert run([task, str(clip_dir)]) == 2
     err = capsys.readouterr().err
     assert "needs --model" in err and len(err.strip().splitlines()) == 1
     assert names(tmp_path) == ["in"]

@@ -478,7 +478,37 @@ _OFFICIAL: tuple[ModelEntry, ...] = (
 # Trained by `vsrcli train`, committed under the repository's weights/ folder, loaded without any download.
 # One ModelEntry per file: url=None, sha256_prefix of the committed file, local_path="weights/<file>",
 # default_for=("<command>",). Relative paths resolve as described in resolve_local_path.
-_SHIPPED: tuple[ModelEntry, ...] = ()
+_SHIPPED: tuple[ModelEntry, ...] = (
+    ModelEntry(
+        name="vsrcli-x4",
+        arch="basicvsrpp",
+        arch_args={"mid_channels": 24, "num_blocks": 3},
+        task="sr-x4",
+        scale=4,
+        url=None,
+        filename="basicvsrpp-c24n3-bix4-e2e9f494.safetensors",
+        sha256_prefix="e2e9f494",
+        degradation="BI: MATLAB bicubic x4 (antialiased), 8-bit",
+        training_data="DAVIS-2016 (7 sequences), Vimeo-90K septuplet sample (13 training clips), Set5, "
+        "Set14 and T91 stills animated with smooth synthetic camera motion; Vid4, Vimeo-90K-T and the DAVIS "
+        "validation clips held out",
+        metrics={
+            "Vid4 calendar (BIx4, Y)": {"psnr": 21.0787, "ssim": 0.6427, "bicubic_psnr": 20.3945},
+            "Vimeo-90K-T sample, 3 clips (BIx4, Y)": {
+                "psnr": 32.4031,
+                "ssim": 0.8523,
+                "bicubic_psnr": 30.6436,
+            },
+        },
+        num_params=2407751,
+        source="vsrcli train --preset bix4 (2251 iterations on 2 CPU cores; training/basicvsrpp-c24n3-bix4)",
+        notes="vsrcli's own small BasicVSR++ (c24n3, float16 weights), the offline default of "
+        "`vsrcli upscale`. Metrics measured with `vsrcli benchmark` (not published figures). For the best "
+        "quality download an official model, e.g. basicvsrpp-vimeo90k-bi.",
+        default_for=("upscale",),
+        local_path="weights/basicvsrpp-c24n3-bix4-e2e9f494.safetensors",
+    ),
+)
 
 _REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_OFFICIAL, *_SHIPPED)}
 OFFICIAL_NAMES: tuple[str, ...] = tuple(entry.name for entry in _OFFICIAL)
