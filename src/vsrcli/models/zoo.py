@@ -482,7 +482,13 @@ _SHIPPED: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="vsrcli-x4",
         arch="basicvsrpp",
-        arch_args={"mid_channels": 24, "num_blocks": 3},
+        arch_args={
+            "mid_channels": 24,
+            "num_blocks": 3,
+            "max_residue_magnitude": 10,
+            "is_low_res_input": True,
+            "cpu_cache_length": 100,
+        },
         task="sr-x4",
         scale=4,
         url=None,
