@@ -5,8 +5,8 @@ forward hooks on it sum the time spent inside the network, and the rest of the w
 overhead. With `--compare` the same run is repeated with encoding in the caller's thread (no BackgroundSink),
 to show what the overlap buys.
 
-    PYTHONPATH=src python benchmarks/pipeline_overhead.py [--input ../shared/data/REDS_LR_sample]
-        [--model NAME|PATH] [--threads 2] [--compare]
+    PYTHONPATH=src python benchmarks/pipeline_overhead.py
+        [--input ../shared/data/REDS_LR_sample/BasicVSRpp_demo_000] [--model NAME|PATH] [--compare]
 
 A folder of frames is first encoded to a temporary H.264 file (CRF 16), so decoding is part of the run.
 """
@@ -63,7 +63,7 @@ def timed_run(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--input", default="../shared/data/REDS_LR_sample")
+    ap.add_argument("--input", default="../shared/data/REDS_LR_sample/BasicVSRpp_demo_000")
     ap.add_argument("--model", default=None, help="zoo name or checkpoint (default: the upscale default)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--chunk", type=int, default=None)
