@@ -69,7 +69,6 @@ def test_default_upscaler_beats_matlab_bicubic_on_a_photo():
     from vsrcli.metrics import psnr
     from vsrcli.models.api import load_model
 
-    torch.set_num_threads(min(2, torch.get_num_threads()))
     entry = zoo.default_for("upscale")
     net = load_model(entry.name).eval()
     gt = torch.from_numpy(_photo_clip()).permute(0, 3, 1, 2).float() / 255  # (T, 3, 256, 256)

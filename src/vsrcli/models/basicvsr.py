@@ -38,8 +38,9 @@ def warp(feat: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return flow_warp(feat, flow.permute(0, 2, 3, 1))
 
 
-#: Inference runs the x4 head on bands of this many input rows: the 64-channel activations at 4x resolution
-#: (236 MB per 180x320 frame) then stay cache-sized, measured ~1.3x faster per frame on a 2-core Zen 3 CPU.
+#: Inference runs the x4 head on bands of this many input rows, so the 64-channel activations at 4x resolution
+#: (236 MB per 180x320 frame) are never whole. On a 2-core Zen 3 the head alone went from 2.06 to 1.32 s per
+#: 180x320 frame (best of 3); the whole network gains only ~6%, within that machine's run-to-run noise.
 HEAD_BAND_ROWS = 16
 #: Rows of context each band needs: the head's receptive radius in input pixels (1 + 1/2 + 1/4 + 1/4).
 HEAD_HALO = 2
