@@ -338,6 +338,8 @@ def test_cli_speed_only_with_a_random_weight_architecture(monkeypatch, capsys, c
         ["benchmark", "DATA", "--lq", "BIx4", "--degrade", "bi"],
         ["benchmark", "DATA", "--precision", "fp8"],
         ["benchmark", "--speed-only", "--size", "big", "--arch", "x"],
+        ["benchmark", "DATA", "--degrade", "h264:30", "--nlm"],  # NLM needs a known noise level
+        ["benchmark", "DATA", "--degrade", "noise:25", "--sigma", "loud"],
     ],
 )
 def test_cli_usage_errors_exit_2(clips_dir, args):
@@ -396,3 +398,83 @@ def test_model_path_loads_through_the_model_api(clips_dir, tmp_path):
     result = run_quality(ds, [model], device=CPU, baseline="none", warmup=0)
     assert result.models[0].model == str(tmp_path / "tiny.pth")
     assert math.isfinite(result.models[0].mean("psnr_rgb"))
+
+
+# ---- denoisers: the noise-level map, the classical NLM row, crop comparisons
+
+
+class NoiseMapEcho(nn.Module):
+    """Stand-in for a conditioned denoiser: returns its RGB input; remembers the level channel it got."""
+
+    scale, min_size, size_multiple, min_frames = 1, 1, 1, 1
+    extra_in_channels = 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.levels: list[float] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[2] == 4
+        self.levels.append(float(x[:, :, 3].mean()))
+        assert float(x[:, :, 3].max() - x[:, :, 3].min()) == 0.0  # a constant map
+        return x[:, :, :3]
+
+
+def test_a_conditioned_denoiser_gets_the_noise_level_as_a_fourth_channel():
+    net = NoiseMapEcho()
+    lq = _frames(2, 16, 16).astype(np.float32) / 255.0
+    out, _ = run_model(net, lq, device=CPU, noise_level=25.0)
+    assert net.levels == [pytest.approx(25.0 / 255.0)]
+    assert out.shape == (2, 16, 16, 3)
+    with pytest.raises(UsageError):
+        run_model(net, lq, device=CPU)  # no level: an error, not a silent guess
+
+
+def test_benchmark_noise_level_defaults_to_the_degradation_sigma_or_is_estimated(clips_dir):
+    from vsrcli.bench.runner import clip_noise_level
+
+    net = NoiseMapEcho()
+    ds = bench_data.discover(clips_dir, parse_degradation("noise:30"))
+    run_quality(ds, [NamedModel("echo", net)], device=CPU, warmup=0, noise_level=30.0)
+    assert net.levels == [pytest.approx(30 / 255)] * 2
+    # "auto" estimates per clip from the 8-bit input; on strong noise the estimate is close to the truth
+    flat = np.full((4, 64, 64, 3), 128, np.uint8)
+    noisy = parse_degradation("noise:30").apply(flat, "flat")
+    assert clip_noise_level(noisy, "auto") == pytest.approx(30.0, rel=0.1)
+    assert clip_noise_level(noisy, 12) == 12.0 and clip_noise_level(noisy, None) is None
+
+
+def test_nlm_row_removes_noise_better_than_doing_nothing(clips_dir):
+    pytest.importorskip("cv2")
+    from vsrcli.bench.runner import nlm_baseline
+
+    yy, xx = np.mgrid[0:48, 0:48]
+    smooth = np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)
+    clip_dir = clips_dir.parent / "smooth"
+    _write_clip(clip_dir / "s", np.stack([smooth] * 3))
+    ds = bench_data.discover(clip_dir, parse_degradation("noise:25"))
+    result = run_quality(ds, [], device=CPU, warmup=0, extra_baselines=[nlm_baseline(25.0)])
+    rows = {m.model: m.mean("psnr_rgb") for m in result.models}
+    assert list(rows) == ["input", "NLM (OpenCV, h=20)"]
+    assert rows["NLM (OpenCV, h=20)"] > rows["input"] + 3
+
+
+def test_crops_show_every_row_and_the_ground_truth_side_by_side(clips_dir, tmp_path, capsys):
+    out_dir = tmp_path / "crops"
+    assert run(["benchmark", str(clips_dir), "--degrade", "h264:40", "--crops", str(out_dir)]) == 0
+    assert "crops:" in capsys.readouterr().out
+    from vsrcli.io.frames import read_image
+
+    strip = read_image(out_dir / "a_clip.png")
+    # two panels (the compressed input, the ground truth) of 32x48 at x2, with one 4-pixel gap
+    assert strip.shape == (64, 2 * 96 + 4, 3)
+    legend = (out_dir / "a_clip.txt").read_text()
+    assert "input | ground truth" in legend
+
+
+def test_detail_window_finds_the_textured_corner():
+    from vsrcli.bench.crops import detail_window
+
+    frame = np.full((60, 80, 3), 100, np.uint8)
+    frame[40:60, 60:80] = np.random.default_rng(0).integers(0, 255, (20, 20, 3))
+    assert detail_window(frame, 20) == (40, 60)

@@ -39,6 +39,7 @@ __all__ = [
     "baseline_for",
     "bicubic_baseline",
     "identity_baseline",
+    "nlm_baseline",
     "resolve_device",
     "run_model",
     "run_quality",
@@ -48,6 +49,7 @@ __all__ = [
 ]
 
 Progress = Callable[[str], None]
+OutputHook = Callable[[str, str, np.ndarray, np.ndarray], None]  # clip, row name, output, ground truth
 PRECISIONS = ("fp32", "fp16", "bf16")
 
 
@@ -125,6 +127,53 @@ def _make_matlab_bicubic() -> type:
             return imresize_matlab(x, float(self.scale))
 
     return MatlabBicubicUpsample
+
+
+def _make_nlm() -> type:
+    from torch import nn
+
+    class NonLocalMeans(nn.Module):
+        """OpenCV's ``fastNlMeansDenoisingColored`` frame by frame on the 8-bit input (the classical video
+        denoiser users reach for); ``h`` = ``hColor`` = 0.8 sigma, 7x7 patches, 21x21 search window."""
+
+        scale = 1
+        min_size = 1
+        size_multiple = 1
+        min_frames = 1
+
+        def __init__(self, h: float) -> None:
+            super().__init__()
+            self.h = float(h)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            import cv2
+            import torch
+
+            frames = to_uint8(x[0])  # (T, H, W, 3) RGB, clipped and rounded as a video file would hold
+            h = self.h
+            bgr = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames]  # OpenCV's Lab conversion wants BGR
+            out = [cv2.fastNlMeansDenoisingColored(f, None, h, h, 7, 21)[:, :, ::-1] for f in bgr]
+            y = torch.from_numpy(np.ascontiguousarray(np.stack(out))).permute(0, 3, 1, 2).float() / 255.0
+            return y.unsqueeze(0).to(x.device)
+
+    return NonLocalMeans
+
+
+def nlm_baseline(sigma: float) -> NamedModel:
+    """The classical denoising row for noise of ``sigma`` (0-255 scale); needs OpenCV (``vsrcli[bench]``)."""
+    try:
+        import cv2  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            "--nlm needs OpenCV", hint="pip install 'vsrcli[bench]' (opencv-python-headless)"
+        ) from exc
+    h = 0.8 * sigma
+    return NamedModel(
+        f"NLM (OpenCV, h={h:g})",
+        _make_nlm()(h),
+        f"cv2.fastNlMeansDenoisingColored(h=hColor={h:g}, 7, 21) per frame",
+        "baseline",
+    )
 
 
 BASELINES = ("auto", "bicubic-matlab", "bicubic-torch", "none")
@@ -340,6 +389,24 @@ def _oom_errors() -> tuple[type[BaseException], ...]:
     return (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),)
 
 
+def is_noise_conditioned(model: nn.Module) -> bool:
+    """True for denoisers that take a noise-level map as a fourth input channel."""
+    return int(getattr(model, "extra_in_channels", 0) or 0) == 1
+
+
+def clip_noise_level(lq: np.ndarray, setting: float | str | None) -> float | None:
+    """The noise level a conditioned model gets for one clip: a number as given, or ``"auto"`` estimated
+    from the clip's 8-bit input as ``vsrcli denoise --sigma auto`` would."""
+    if setting is None or setting != "auto":
+        return None if setting is None else float(setting)
+    from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma
+
+    head = lq[:NOISE_FRAMES]
+    if head.dtype != np.uint8:  # float input on the 0-1 scale: what an 8-bit video of it would hold
+        head = np.clip(np.round(head * 255.0), 0, 255).astype(np.uint8)
+    return estimate_sigma(head)
+
+
 def run_model(
     model: nn.Module,
     lq: np.ndarray,
@@ -347,12 +414,26 @@ def run_model(
     device: torch.device,
     precision: str = "fp32",
     chunk_frames: int | None = None,
+    noise_level: float | None = None,
 ) -> tuple[np.ndarray, float]:
     """Run a model on a whole clip (or on chunks of at most ``chunk_frames``) and return the uint8 output
     ``(T, sH, sW, 3)`` and the forward seconds. The whole clip in one pass is the official protocol; chunks do
-    not overlap, and a short last chunk is extended backwards to full length (its extra outputs dropped)."""
+    not overlap, and a short last chunk is extended backwards to full length (its extra outputs dropped).
+
+    A noise-conditioned model (``extra_in_channels == 1``) gets ``noise_level`` (0-255 scale) as a constant
+    extra input channel, as it was trained; it cannot run without one."""
+    import torch
 
     x = _lq_tensor(lq, device)
+    if is_noise_conditioned(model):
+        if noise_level is None:
+            raise UsageError(
+                "this denoiser needs the noise level of its input",
+                hint="give --sigma N (or auto), or --degrade noise:N",
+            )
+        n, t, _, h, w = x.shape
+        level = torch.full((n, t, 1, h, w), float(noise_level) / 255.0, dtype=x.dtype, device=x.device)
+        x = torch.cat([x, level], dim=2)
     t = x.shape[1]
     step = t if not chunk_frames or chunk_frames >= t else chunk_frames
     outputs: list[np.ndarray] = []
@@ -411,15 +492,21 @@ def run_quality(
     warmup: int = 1,
     baseline: str = "auto",
     progress: Progress | None = None,
+    noise_level: float | str | None = None,
+    extra_baselines: Sequence[NamedModel] = (),
+    on_output: OutputHook | None = None,
 ) -> BenchmarkResult:
-    """Score every model (plus the baseline row first, see ``baseline_for``) on every clip.
+    """Score every model (plus the baseline row first, see ``baseline_for``, then ``extra_baselines``) on
+    every clip.
 
     Clips load one at a time and every model sees exactly the same input. Each model gets ``warmup`` untimed
-    passes on the first clip's first frames before its first timed pass.
+    passes on the first clip's first frames before its first timed pass. Noise-conditioned models get
+    ``noise_level`` (a number on the 0-255 scale, or ``"auto"``: estimated per clip). ``on_output`` sees
+    every row's uint8 output with the ground truth (crop comparisons).
     """
     _dtype(precision)
     base = baseline_for(dataset.scale, baseline)
-    rows = ([base] if base is not None else []) + list(models)
+    rows = ([base] if base is not None else []) + list(extra_baselines) + list(models)
     if not rows:
         raise UsageError("nothing to benchmark: give --model/--arch or keep the baseline")
     for m in rows:
@@ -436,23 +523,34 @@ def run_quality(
         clip: Clip = source.load()
         if clip.gt is None:
             raise InputError(f"clip {clip.name}: no ground truth to score against")
+        conditioned = any(is_noise_conditioned(m.module) for m in rows)
+        level = clip_noise_level(clip.lq, noise_level) if conditioned else None
         for m in rows:
             if m.name not in warmed:
                 frames = max(int(getattr(m.module, "min_frames", 1) or 1), min(2, len(clip.lq)))
                 for _ in range(warmup):
-                    run_model(m.module, clip.lq[:frames], device=device, precision=precision)
+                    run_model(
+                        m.module, clip.lq[:frames], device=device, precision=precision, noise_level=level
+                    )
                 warmed.add(m.name)
             if progress:
                 progress(f"clip {i + 1}/{len(dataset.clips)}: {source.name}: {m.name}")
             with _PeakRss() as peak, _cuda_peak(device) as cpeak:
                 out, sec = run_model(
-                    m.module, clip.lq, device=device, precision=precision, chunk_frames=chunk_frames
+                    m.module,
+                    clip.lq,
+                    device=device,
+                    precision=precision,
+                    chunk_frames=chunk_frames,
+                    noise_level=level,
                 )
             seconds[m.name] += sec
             rss[m.name] = max(rss[m.name], peak.peak / 2**20)
             if cpeak[0] is not None:
                 cuda[m.name] = max(cuda[m.name] or 0.0, cpeak[0])
             scores[m.name].append(score_clip(clip.name, out, clip.gt, crop_border, sec))
+            if on_output is not None:
+                on_output(clip.name, m.name, out, clip.gt)
     return BenchmarkResult(
         dataset=dataset.name,
         layout=dataset.layout,

@@ -30,6 +30,21 @@ def _parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def _noise_level(sigma: str | None, degradation: Any) -> float | str | None:
+    """--sigma as the runner takes it: a float, "auto", or the sigma of a noise degradation."""
+    if sigma is None:
+        return float(degradation.params["sigma"]) if degradation.kind == "noise" else None
+    if sigma.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = float(sigma)
+    except ValueError:
+        raise UsageError(f"--sigma {sigma!r}: expected auto or a number on the 0-255 scale") from None
+    if not 0 <= value <= 255:
+        raise UsageError(f"--sigma {sigma}: expected a value between 0 and 255")
+    return value
+
+
 def _fmt(x: float | None, digits: int) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
@@ -154,6 +169,24 @@ def benchmark(
             "bicubic-torch, none."
         ),
     ] = "auto",
+    sigma: Annotated[
+        str | None,
+        typer.Option(
+            help="Noise level (0-255) given to noise-conditioned denoisers: a number or auto (estimated per "
+            "clip); default: the sigma of --degrade noise:SIGMA."
+        ),
+    ] = None,
+    nlm: Annotated[
+        bool,
+        typer.Option(
+            "--nlm",
+            help="Add OpenCV's fastNlMeansDenoisingColored (h = 0.8 sigma) as a row; needs vsrcli[bench].",
+        ),
+    ] = False,
+    crops: Annotated[
+        Path | None,
+        typer.Option(help="Write a side-by-side crop PNG of every row per clip into this folder."),
+    ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write results as JSON ('-' for stdout).")
     ] = None,
@@ -200,13 +233,24 @@ def benchmark(
     from vsrcli.bench import report
     from vsrcli.bench.data import discover
     from vsrcli.bench.models import load_named_model, parse_arch_args, random_model
-    from vsrcli.bench.runner import resolve_device, run_quality, run_speed
+    from vsrcli.bench.runner import nlm_baseline, resolve_device, run_quality, run_speed
     from vsrcli.degrade import parse_degradation
 
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     degradation = parse_degradation(degrade or "bi", scale=scale, seed=seed)
+    noise_level = _noise_level(sigma, degradation)
+    extra = []
+    if nlm:
+        if not isinstance(noise_level, float):
+            raise UsageError("--nlm needs a known noise level: --degrade noise:SIGMA or --sigma N")
+        extra.append(nlm_baseline(noise_level))
+    collector = None
+    if crops is not None:
+        from vsrcli.bench.crops import CropCollector
+
+        collector = CropCollector(crops)
     models = [load_named_model(spec, dev) for spec in (model or [])]
     if arch:
         models.append(random_model(arch, parse_arch_args(arch_args), seed))
@@ -248,6 +292,9 @@ def benchmark(
                 warmup=warmup,
                 baseline=baseline,
                 progress=progress,
+                noise_level=noise_level,
+                extra_baselines=extra,
+                on_output=collector,
             )
 
     if speed_only:
@@ -259,6 +306,9 @@ def benchmark(
     else:
         for table in _quality_tables(result):
             out.print(table)
+        if collector is not None:
+            for path in collector.write():
+                out.print(f"crops: {path}")
     if json_path is not None:
         if str(json_path) == "-":
             sys.stdout.write(json.dumps(report.to_json(result), indent=2) + "\n")

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 MAD_TO_SIGMA = 0.6745
+NOISE_FRAMES = 8  # `--sigma auto` looks at the first frames of a video
 
 
 def estimate_sigma_frame(frame: np.ndarray) -> float:

@@ -25,7 +25,7 @@ from vsrcli.pipeline.chunking import (
     next_window,
 )
 from vsrcli.pipeline.device import resolve_device, resolve_precision
-from vsrcli.pipeline.noise import estimate_sigma
+from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma
 from vsrcli.pipeline.resume import Partial, input_identity, model_fingerprint
 from vsrcli.pipeline.streams import (
     BackgroundSink,
@@ -45,7 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from torch import nn
 
 TASKS = ("upscale", "denoise", "deblur", "decompress")
-NOISE_FRAMES = 8
 
 
 @dataclass(frozen=True)
