@@ -328,6 +328,21 @@ def test_noise_estimate_is_close_to_the_truth():
         assert abs(estimate_sigma(noisy) - sigma) < 0.12 * sigma + 0.6
 
 
+def test_noise_estimate_sees_through_clipping_and_8_bit_steps():
+    from vsrcli.pipeline.noise import estimate_sigma_frame
+
+    # a ramp from black to white: strong noise is clipped at both ends, which hides part of it
+    ramp = np.repeat(np.linspace(0, 255, 256)[None, :, None], 128, axis=0).repeat(3, axis=2)
+    noise = np.random.default_rng(1).normal(0, 1, ramp.shape)
+
+    def estimate(sigma: float) -> float:
+        return estimate_sigma_frame(np.clip(np.rint(ramp + sigma * noise), 0, 255).astype(np.uint8))
+
+    assert abs(estimate(50.0) - 50.0) < 2.5
+    # the same noise a little stronger reads a little higher: no 0.74-wide steps from the 8-bit grid
+    assert estimate(10.0) < estimate(10.25) < estimate(10.5)
+
+
 def test_cuda_without_cuda_is_a_device_error(tmp_path, clip):
     if torch.cuda.is_available():
         pytest.skip("CUDA is present")
