@@ -334,3 +334,36 @@ def test_banded_inference_head_equals_the_one_pass_head(arch: str) -> None:
     one_pass = net(x).detach()  # autograd on: the head runs in one pass
     assert banded.shape == one_pass.shape == (1, 2, 3, 4 * x.shape[-2], 256)
     torch.testing.assert_close(banded, one_pass, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("low_res", [True, False])
+def test_guided_head_sees_the_input_frame_and_bands_exactly(low_res: bool) -> None:
+    """vsrcli's guided head: conv_hr takes the input frame (bilinear x4 for SR, the frame plus its noise map
+    for restoration) next to the features; the banded inference head still equals the one-pass head."""
+    from vsrcli.models import basicvsr
+    from vsrcli.models.detect import detect_architecture
+
+    torch.manual_seed(0)
+    extra = 0 if low_res else 1
+    net = build_network(
+        "basicvsrpp",
+        mid_channels=8,
+        num_blocks=1,
+        is_low_res_input=low_res,
+        extra_in_channels=extra,
+        guided_head=True,
+    ).eval()
+    assert net.conv_hr.weight.shape[1] == 64 + (3 if low_res else 4)
+    side = 4 * basicvsr.HEAD_BAND_ROWS + 7 if low_res else 4 * (4 * basicvsr.HEAD_BAND_ROWS + 8)
+    x = torch.rand(1, 2, 3 + extra, side, 64 if low_res else 256)
+    with torch.no_grad():
+        banded = net(x)
+    one_pass = net(x).detach()
+    torch.testing.assert_close(banded, one_pass, rtol=0, atol=1e-5)
+    # the guide is used: without its weights in conv_hr the output changes
+    with torch.no_grad():
+        net.conv_hr.weight[:, 64:] = 0
+        assert (net(x) - banded).abs().max() > 1e-4
+    arch, args = detect_architecture(net.state_dict())
+    assert arch == "basicvsrpp" and args["guided_head"] is True
+    assert build_network(arch, **args).conv_hr.weight.shape == net.conv_hr.weight.shape

@@ -46,15 +46,20 @@ HEAD_BAND_ROWS = 16
 HEAD_HALO = 2
 
 
-def _head(net: nn.Module, feat: torch.Tensor, inplace: bool) -> torch.Tensor:
+def _head(net: nn.Module, feat: torch.Tensor, inplace: bool, guide: torch.Tensor | None) -> torch.Tensor:
     feat = F.leaky_relu(net.upsample1(feat), 0.1, inplace=inplace)
     feat = F.leaky_relu(net.upsample2(feat), 0.1, inplace=inplace)
+    if guide is not None:
+        feat = torch.cat([feat, guide], dim=1)
     feat = F.leaky_relu(net.conv_hr(feat), 0.1, inplace=inplace)
     return net.conv_last(feat)
 
 
-def upsample_head(net: nn.Module, feat: torch.Tensor) -> torch.Tensor:
+def upsample_head(net: nn.Module, feat: torch.Tensor, guide: torch.Tensor | None = None) -> torch.Tensor:
     """``lrelu(upsample1) -> lrelu(upsample2) -> lrelu(conv_hr) -> conv_last`` on ``net``'s layers (x4).
+
+    ``guide`` (full output resolution) is concatenated to ``conv_hr``'s input when the network has a guided
+    head (vsrcli's own restoration models; official networks have none).
 
     Without autograd the head runs band by band (``HEAD_BAND_ROWS`` rows plus ``HEAD_HALO`` of context on
     each side, cropped back), which gives the same values as one pass: every output row sees exactly the
@@ -62,12 +67,13 @@ def upsample_head(net: nn.Module, feat: torch.Tensor) -> torch.Tensor:
     """
     h = feat.shape[-2]
     if torch.is_grad_enabled() or h <= 2 * HEAD_BAND_ROWS:
-        return _head(net, feat, inplace=not torch.is_grad_enabled())
+        return _head(net, feat, not torch.is_grad_enabled(), guide)
     out: torch.Tensor | None = None
     for r0 in range(0, h, HEAD_BAND_ROWS):
         r1 = min(h, r0 + HEAD_BAND_ROWS)
         a, b = max(0, r0 - HEAD_HALO), min(h, r1 + HEAD_HALO)
-        band = _head(net, feat[..., a:b, :], inplace=True)
+        band_guide = None if guide is None else guide[..., 4 * a : 4 * b, :]
+        band = _head(net, feat[..., a:b, :], True, band_guide)
         if out is None:
             out = band.new_empty((*band.shape[:-2], 4 * h, band.shape[-1]))
         out[..., 4 * r0 : 4 * r1, :] = band[..., 4 * (r0 - a) : 4 * (r1 - a), :]

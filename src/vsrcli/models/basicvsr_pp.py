@@ -79,9 +79,11 @@ class BasicVSRPlusPlusNet(nn.Module):
         is_low_res_input: bool = True,
         cpu_cache_length: int = 100,
         extra_in_channels: int = 0,
+        guided_head: bool = False,
     ) -> None:
         super().__init__()
         self.mid_channels = mid_channels
+        self.guided_head = guided_head
         self.is_low_res_input = is_low_res_input
         self.cpu_cache_length = cpu_cache_length
         self.extra_in_channels = extra_in_channels
@@ -113,7 +115,11 @@ class BasicVSRPlusPlusNet(nn.Module):
         self.reconstruction = ResidualBlocksWithInputConv(5 * mid_channels, mid_channels, 5)
         self.upsample1 = PixelShufflePack(mid_channels, mid_channels, 2)
         self.upsample2 = PixelShufflePack(mid_channels, 64, 2)
-        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
+        # vsrcli's guided head: conv_hr also sees the input frame at output resolution (bilinear x4 for SR,
+        # the frame and its extra channels for restoration), so per-pixel detail and noise need not squeeze
+        # through the 1/4-resolution features. Off for every official checkpoint.
+        guide_ch = (3 if is_low_res_input else in_ch) if guided_head else 0
+        self.conv_hr = nn.Conv2d(64 + guide_ch, 64, 3, 1, 1)
         self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
 
     def _cpu_cache_active(self, lqs: torch.Tensor) -> bool:
@@ -210,8 +216,12 @@ class BasicVSRPlusPlusNet(nn.Module):
             hr = torch.cat([feats[k][i].to(device) for k in ("spatial", *BRANCHES)], dim=1)
             for k in ("spatial", *BRANCHES):
                 feats[k][i] = hr.new_zeros(0)  # free each frame's features once used
-            hr = upsample_head(self, self.reconstruction(hr))
-            hr = hr + (bilinear_x4(images[:, i]) if self.is_low_res_input else images[:, i])
+            skip = bilinear_x4(images[:, i]) if self.is_low_res_input else images[:, i]
+            guide = None
+            if self.guided_head:
+                guide = skip if self.is_low_res_input else lqs[:, i]
+            hr = upsample_head(self, self.reconstruction(hr), guide)
+            hr = hr + skip
             if cache:
                 hr = hr.cpu()
                 torch.cuda.empty_cache()

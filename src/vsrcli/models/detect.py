@@ -114,6 +114,12 @@ def _detect_basicvsrpp(state: Mapping[str, Any]) -> dict[str, Any]:
     }
     if extra_in:
         args["extra_in_channels"] = extra_in
+    head_in = _need(state, "conv_hr.weight", what)[1]
+    if head_in != 64:  # vsrcli's guided head: the input frame joins conv_hr's 64 channels
+        guide = head_in - 64
+        if guide != (3 if low_res else 3 + extra_in):
+            raise CheckpointError(f"{what}: conv_hr takes {head_in} channels, not 64 or a guided head's")
+        args["guided_head"] = True
     return args
 
 
