@@ -43,10 +43,10 @@ def _spynet(out: dict[str, Shape], prefix: str) -> None:
             _conv(out, f"{prefix}spynet.basic_module.{level}.basic_module.{i}.conv", cout, cin, 7)
 
 
-def _upsampling(out: dict[str, Shape], prefix: str, mid: int) -> None:
+def _upsampling(out: dict[str, Shape], prefix: str, mid: int, guide: int = 0) -> None:
     _conv(out, f"{prefix}upsample1.upsample_conv", mid * 4, mid)
     _conv(out, f"{prefix}upsample2.upsample_conv", 64 * 4, mid)
-    _conv(out, f"{prefix}conv_hr", 64, 64)
+    _conv(out, f"{prefix}conv_hr", 64, 64 + guide)  # guide: vsrcli's guided head only
     _conv(out, f"{prefix}conv_last", 3, 64)
 
 
@@ -130,7 +130,8 @@ def layout(arch: str, **args: Any) -> dict[str, Shape]:
         for i, b in enumerate(branches):
             _resblocks(out, f"backbone.{b}", (2 + i) * mid, mid, n)
         _resblocks(out, "reconstruction", 5 * mid, mid, 5)
-        _upsampling(out, "", mid)
+        guide = (3 if args.get("is_low_res_input", True) else cin) if args.get("guided_head") else 0
+        _upsampling(out, "", mid, guide)
     elif arch == "realbasicvsr":
         mid = args["mid_channels"]
         _resblocks(out, "image_cleaning.0", 3, mid, args["num_cleaning_blocks"])

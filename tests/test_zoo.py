@@ -124,7 +124,9 @@ def test_unknown_name_suggests_close_ones():
 
 
 def test_list_by_task():
-    assert [e.name for e in zoo.list_entries("denoise")] == ["basicvsrpp-denoise"]
+    official = [e.name for e in zoo.list_entries("denoise") if e.official]
+    assert official == ["basicvsrpp-denoise"]
+    assert "vsrcli-denoise" in [e.name for e in zoo.list_entries("denoise")]  # the shipped default
     assert {e.name for e in zoo.list_entries("deblur")} == {
         "basicvsrpp-deblur-dvd",
         "basicvsrpp-deblur-gopro",

@@ -148,7 +148,8 @@ def info(
         console.print(f"mirror         {mirror}", soft_wrap=True)
     console.print(f"weights        {path}", soft_wrap=True)
     if entry.metrics:
-        metrics = Table(title="published results", title_justify="left")
+        title = "published results" if entry.official else "measured by vsrcli benchmark"
+        metrics = Table(title=title, title_justify="left")
         metrics.add_column("dataset (degradation, channel)")
         names = list(dict.fromkeys(m for values in entry.metrics.values() for m in values))
         for metric in names:

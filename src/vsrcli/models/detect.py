@@ -196,4 +196,6 @@ def arch_label(arch: str, arch_args: Mapping[str, Any]) -> str:
         text += " x4" if arch_args.get("is_low_res_input", True) else " restoration"
         if arch_args.get("extra_in_channels"):
             text += f" (+{arch_args['extra_in_channels']} input channels)"
+        if arch_args.get("guided_head"):
+            text += ", guided head"
     return text

@@ -478,6 +478,26 @@ _OFFICIAL: tuple[ModelEntry, ...] = (
 # Trained by `vsrcli train`, committed under the repository's weights/ folder, loaded without any download.
 # One ModelEntry per file: url=None, sha256_prefix of the committed file, local_path="weights/<file>",
 # default_for=("<command>",). Relative paths resolve as described in resolve_local_path.
+_SHIPPED_DATA = (
+    "DAVIS-2016 (7 sequences), Vimeo-90K septuplet sample (13 training clips), Set5, Set14 and T91 stills "
+    "animated with smooth synthetic camera motion; Vid4, Vimeo-90K-T and the DAVIS validation clips held out"
+)
+# `vsrcli benchmark scratch/heldout --degrade noise:S --max-frames 10 --model vsrcli-denoise --nlm` on 6
+# held-out clips (DAVIS blackswan, car-roundabout, parkour; Vimeo-90K-T 00002/0004, 0007, 0008), RGB.
+_DENOISE_METRICS: dict[str, dict[str, float]] = {
+    "held-out DAVIS + Vimeo-90K-T, 6 clips (noise sigma 25, RGB)": {
+        "psnr": 29.2129,
+        "ssim": 0.7958,
+        "input_psnr": 20.4565,
+        "nlm_psnr": 27.0832,
+    },
+    "held-out DAVIS + Vimeo-90K-T, 6 clips (noise sigma 50, RGB)": {
+        "psnr": 26.0480,
+        "ssim": 0.6127,
+        "input_psnr": 15.1037,
+        "nlm_psnr": 23.7355,
+    },
+}
 _SHIPPED: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="vsrcli-x4",
@@ -495,9 +515,7 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         filename="basicvsrpp-c24n3-bix4-e2e9f494.safetensors",
         sha256_prefix="e2e9f494",
         degradation="BI: MATLAB bicubic x4 (antialiased), 8-bit",
-        training_data="DAVIS-2016 (7 sequences), Vimeo-90K septuplet sample (13 training clips), Set5, "
-        "Set14 and T91 stills animated with smooth synthetic camera motion; Vid4, Vimeo-90K-T and the DAVIS "
-        "validation clips held out",
+        training_data=_SHIPPED_DATA,
         metrics={
             "Vid4 calendar (BIx4, Y)": {"psnr": 21.0787, "ssim": 0.6427, "bicubic_psnr": 20.3945},
             "Vimeo-90K-T sample, 3 clips (BIx4, Y)": {
@@ -513,6 +531,36 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         "quality download an official model, e.g. basicvsrpp-vimeo90k-bi.",
         default_for=("upscale",),
         local_path="weights/basicvsrpp-c24n3-bix4-e2e9f494.safetensors",
+    ),
+    ModelEntry(
+        name="vsrcli-denoise",
+        arch="basicvsrpp",
+        arch_args={
+            "mid_channels": 32,
+            "num_blocks": 4,
+            "max_residue_magnitude": 10,
+            "is_low_res_input": False,
+            "cpu_cache_length": 100,
+            "extra_in_channels": 1,
+            "guided_head": True,
+        },
+        task="denoise",
+        scale=1,
+        url=None,
+        filename="basicvsrpp-c32n4-denoise-a3d0ca3a.safetensors",
+        sha256_prefix="a3d0ca3a",
+        degradation="additive Gaussian noise, sigma uniform in [0, 50] (0-255 scale), given as a noise-level "
+        "map (the fourth input channel)",
+        training_data=_SHIPPED_DATA,
+        metrics=_DENOISE_METRICS,
+        num_params=3030639,
+        source="vsrcli train --preset denoise with guided_head = true: 1900 iterations (526 on 8-frame "
+        "clips, then 4) in 1.3 h on 2 CPU cores; training/basicvsrpp-c32n4-denoise",
+        notes="vsrcli's own strided BasicVSR++ denoiser (c32n4, guided head, float16 weights), the offline "
+        "default of `vsrcli denoise`; `--sigma N` sets the noise level, `--sigma auto` estimates it. Briefly "
+        "trained: see the metrics (measured with `vsrcli benchmark`) before relying on it.",
+        default_for=("denoise",),
+        local_path="weights/basicvsrpp-c32n4-denoise-a3d0ca3a.safetensors",
     ),
 )
 
