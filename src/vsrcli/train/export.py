@@ -178,7 +178,7 @@ def render_card(card: dict[str, Any]) -> str:
         f"{', '.join(held['vimeo90k_t'])}, DAVIS {', '.join(held['davis_val'])}",
         f"- training: {t['iterations']} of {t['planned_iterations']} iterations, "
         f"{t['wall_time_s'] / 3600:.2f} h, {t['precision']}, clips of {d['clip_len']} frames, "
-        f"LR patch {d['patch_lr']}, batch {d['batch']}",
+        f"{'LR' if card['scale'] != 1 else 'input'} patch {d['patch_lr']}, batch {d['batch']}",
         f"- validation ({v['metric']}) on {', '.join(Path(c).name for c in v['clips'])}: "
         + (f"{final['val_psnr_y']:.2f} dB at step {final['step']}" if final else "not run")
         + (f" ({v['baseline_is']}: {v['baseline']:.2f} dB)" if v.get("baseline") is not None else ""),
