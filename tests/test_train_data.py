@@ -257,7 +257,9 @@ def test_noise_degradation_adds_unclipped_noise_and_a_level_map():
 
 def test_noise_level_map_helper_matches_training_layout():
     lq = torch.zeros(1, 2, 3, 4, 4)
-    x = degradations.noise_level_map(lq, 25.0)
+    from vsrcli.degrade import noise_level_map
+
+    x = noise_level_map(lq, 25.0)
     assert x.shape == (1, 2, 4, 4, 4) and torch.allclose(x[:, :, 3], torch.tensor(25 / 255))
 
 

@@ -376,6 +376,16 @@ _CODECS = {
 }
 
 
+def noise_level_map(lq: torch.Tensor, sigma_255: float) -> torch.Tensor:
+    """Append a constant noise-level channel (sigma / 255) to (N, T, 3, H, W): the fourth input of a
+    noise-conditioned denoiser, laid out as it was trained (training, benchmark and pipeline all use this)."""
+    import torch
+
+    n, t, _, h, w = lq.shape
+    level = torch.full((n, t, 1, h, w), sigma_255 / 255.0, dtype=lq.dtype, device=lq.device)
+    return torch.cat([lq, level], dim=2)
+
+
 def compress(frames: np.ndarray, codec: str = "libx264", crf: int = 23, preset: str = "medium") -> np.ndarray:
     """Round trip uint8 RGB frames ``(T, H, W, 3)`` through a real encoder (yuv420p) in memory; same T out.
 

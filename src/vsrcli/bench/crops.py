@@ -58,7 +58,8 @@ class CropCollector:
         mid = len(out) // 2
         h, w = min(out.shape[1], gt.shape[1]), min(out.shape[2], gt.shape[2])
         self._rows.setdefault(clip, []).append((row, out[mid, :h, :w].copy()))
-        self._gt.setdefault(clip, gt[mid, :h, :w].copy())
+        if clip not in self._gt:
+            self._gt[clip] = gt[mid, :h, :w].copy()
 
     def write(self) -> list[Path]:
         """Write one PNG (and its panel list) per clip; returns the PNG paths."""

@@ -27,8 +27,10 @@ import numpy as np
 
 from vsrcli.bench.data import Clip, Dataset
 from vsrcli.bench.report import BenchmarkResult, ClipScore, ModelResult, ModelSpeed, SpeedResult
+from vsrcli.degrade import noise_level_map
 from vsrcli.errors import DeviceError, InputError, OutOfMemoryError, UsageError
 from vsrcli.metrics import psnr, ssim, to_uint8
+from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned
 
 if TYPE_CHECKING:
     import torch
@@ -389,18 +391,11 @@ def _oom_errors() -> tuple[type[BaseException], ...]:
     return (getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),)
 
 
-def is_noise_conditioned(model: nn.Module) -> bool:
-    """True for denoisers that take a noise-level map as a fourth input channel."""
-    return int(getattr(model, "extra_in_channels", 0) or 0) == 1
-
-
 def clip_noise_level(lq: np.ndarray, setting: float | str | None) -> float | None:
     """The noise level a conditioned model gets for one clip: a number as given, or ``"auto"`` estimated
     from the clip's 8-bit input as ``vsrcli denoise --sigma auto`` would."""
-    if setting is None or setting != "auto":
+    if setting != "auto":
         return None if setting is None else float(setting)
-    from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma
-
     head = lq[:NOISE_FRAMES]
     if head.dtype != np.uint8:  # float input on the 0-1 scale: what an 8-bit video of it would hold
         head = np.clip(np.round(head * 255.0), 0, 255).astype(np.uint8)
@@ -422,8 +417,6 @@ def run_model(
 
     A noise-conditioned model (``extra_in_channels == 1``) gets ``noise_level`` (0-255 scale) as a constant
     extra input channel, as it was trained; it cannot run without one."""
-    import torch
-
     x = _lq_tensor(lq, device)
     if is_noise_conditioned(model):
         if noise_level is None:
@@ -431,9 +424,7 @@ def run_model(
                 "this denoiser needs the noise level of its input",
                 hint="give --sigma N (or auto), or --degrade noise:N",
             )
-        n, t, _, h, w = x.shape
-        level = torch.full((n, t, 1, h, w), float(noise_level) / 255.0, dtype=x.dtype, device=x.device)
-        x = torch.cat([x, level], dim=2)
+        x = noise_level_map(x, float(noise_level))
     t = x.shape[1]
     step = t if not chunk_frames or chunk_frames >= t else chunk_frames
     outputs: list[np.ndarray] = []
@@ -512,6 +503,7 @@ def run_quality(
     for m in rows:
         _check_scale(m, dataset.scale)
         m.module.to(device).eval()
+    conditioned = any(is_noise_conditioned(m.module) for m in rows)
     scores: dict[str, list[ClipScore]] = {m.name: [] for m in rows}
     seconds = dict.fromkeys(scores, 0.0)
     rss = dict.fromkeys(scores, 0.0)
@@ -523,7 +515,6 @@ def run_quality(
         clip: Clip = source.load()
         if clip.gt is None:
             raise InputError(f"clip {clip.name}: no ground truth to score against")
-        conditioned = any(is_noise_conditioned(m.module) for m in rows)
         level = clip_noise_level(clip.lq, noise_level) if conditioned else None
         for m in rows:
             if m.name not in warmed:

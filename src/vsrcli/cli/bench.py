@@ -32,17 +32,11 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 def _noise_level(sigma: str | None, degradation: Any) -> float | str | None:
     """--sigma as the runner takes it: a float, "auto", or the sigma of a noise degradation."""
+    from vsrcli.pipeline.noise import parse_sigma
+
     if sigma is None:
         return float(degradation.params["sigma"]) if degradation.kind == "noise" else None
-    if sigma.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = float(sigma)
-    except ValueError:
-        raise UsageError(f"--sigma {sigma!r}: expected auto or a number on the 0-255 scale") from None
-    if not 0 <= value <= 255:
-        raise UsageError(f"--sigma {sigma}: expected a value between 0 and 255")
-    return value
+    return parse_sigma(sigma)
 
 
 def _fmt(x: float | None, digits: int) -> str:

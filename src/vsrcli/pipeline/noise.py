@@ -14,8 +14,11 @@ bound. Measured on the 6 held-out clips (benchmarks/noise_estimate.py), mean err
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, Literal
 
 import numpy as np
+
+from vsrcli.errors import UsageError
 
 MAD_TO_SIGMA = 0.6745
 NOISE_FRAMES = 8  # `--sigma auto` looks at the first frames of a video
@@ -60,8 +63,7 @@ def estimate_sigma_frame(frame: np.ndarray) -> float:
     detail = np.abs(hh).ravel()
 
     def robust(sample: np.ndarray) -> float:
-        med = _grid_median(sample) if on_grid else float(np.median(sample)) if sample.size else 0.0
-        return med / MAD_TO_SIGMA
+        return (_grid_median(sample) if on_grid else float(np.median(sample))) / MAD_TO_SIGMA
 
     sigma = robust(detail)
     margin = CLIP_MARGIN * sigma
@@ -77,3 +79,21 @@ def estimate_sigma(frames: Iterable[np.ndarray]) -> float:
     if not values:
         raise ValueError("no frames to estimate the noise level from")
     return float(np.median(values))
+
+
+def is_noise_conditioned(model: Any) -> bool:
+    """True for denoisers that take a noise-level map as a fourth input channel (``extra_in_channels=1``)."""
+    return int(getattr(model, "extra_in_channels", 0) or 0) == 1
+
+
+def parse_sigma(value: float | str) -> float | Literal["auto"]:
+    """``--sigma`` as given by a user: ``"auto"`` or a noise level on the 0-255 scale."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        sigma = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"--sigma {value}: expected auto or a number on the 0-255 scale") from None
+    if not 0 <= sigma <= 255:
+        raise UsageError(f"--sigma {value}: expected a value between 0 and 255")
+    return sigma

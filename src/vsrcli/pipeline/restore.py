@@ -25,7 +25,7 @@ from vsrcli.pipeline.chunking import (
     next_window,
 )
 from vsrcli.pipeline.device import resolve_device, resolve_precision
-from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma
+from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned, parse_sigma
 from vsrcli.pipeline.resume import Partial, input_identity, model_fingerprint
 from vsrcli.pipeline.streams import (
     BackgroundSink,
@@ -98,16 +98,17 @@ def _load(
     return model, type(model).__name__
 
 
-def _to_tensor(frames: list[np.ndarray], noise_level: float | None) -> torch.Tensor:
-    """(T, H, W, 3) uint8/uint16 -> (1, T, C, H, W) float32 in [0, 1], plus a noise-map channel if asked."""
+def _to_tensor(frames: list[np.ndarray], noise_sigma: float | None) -> torch.Tensor:
+    """(T, H, W, 3) uint8/uint16 -> (1, T, C, H, W) float32 in [0, 1], plus the noise-level map of
+    ``noise_sigma`` (0-255 scale) if given."""
     import torch
+
+    from vsrcli.degrade import noise_level_map
 
     array = np.stack(frames)
     scale = 65535.0 if array.dtype == np.uint16 else 255.0
-    x = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(scale)
-    if noise_level is not None:
-        x = torch.cat([x, torch.full_like(x[:, :1], noise_level)], dim=1)
-    return x.unsqueeze(0)
+    x = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(scale).unsqueeze(0)
+    return x if noise_sigma is None else noise_level_map(x, noise_sigma)
 
 
 def _to_frames(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
@@ -138,15 +139,10 @@ def _resolve_sigma(
         if sigma not in (None, "auto"):
             report_warnings.append("this model is blind (estimates the noise itself); --sigma was ignored")
         return None, False
-    if sigma is None or sigma == "auto":
+    value = "auto" if sigma is None else parse_sigma(sigma)
+    if value == "auto":
         return estimate_sigma(source.head(NOISE_FRAMES)), True
-    try:
-        value = float(sigma)
-    except (TypeError, ValueError) as exc:
-        raise UsageError(f"--sigma {sigma}: expected auto or a number on the 0-255 scale") from exc
-    if not 0 <= value <= 255:
-        raise UsageError(f"--sigma {sigma}: expected a value between 0 and 255")
-    return value, False
+    return float(value), False
 
 
 def restore_video(
@@ -227,10 +223,8 @@ def restore_video(
         device=str(dev),
         precision=str(dtype).replace("torch.", ""),
     )
-    conditioned = int(getattr(net, "extra_in_channels", 0)) == 1
-    level, estimated = _resolve_sigma(sigma, conditioned, source, report.warnings)
+    level, estimated = _resolve_sigma(sigma, is_noise_conditioned(net), source, report.warnings)
     report.sigma, report.sigma_estimated = level, estimated
-    noise_map = None if level is None else level / 255.0
 
     window_frames = chunk + 2 * overlap
     if tile is None:
@@ -299,7 +293,7 @@ def restore_video(
             fade,
             tile_now,
             tile_overlap,
-            noise_map,
+            level,
             scene_detect,
             partial,
             progress,
@@ -334,7 +328,7 @@ def _run(
     fade: int,
     tile: int | None,
     tile_overlap: int,
-    noise_map: float | None,
+    noise_sigma: float | None,
     scene_detect: bool,
     partial: Partial | None,
     progress: ProgressCallback | None,
@@ -396,7 +390,7 @@ def _run(
                 report.resumed_chunks += 1
             else:
                 began = time.monotonic()
-                x = _to_tensor(frames[win.start - base : win.stop - base], noise_map)
+                x = _to_tensor(frames[win.start - base : win.stop - base], noise_sigma)
                 y, tile = restore_window(
                     net,
                     x,

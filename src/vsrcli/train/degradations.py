@@ -119,12 +119,6 @@ def _noise(gt: torch.Tensor, cfg: DegradationConfig, rng: np.random.Generator) -
     return Degraded(noisy)
 
 
-def noise_level_map(lq: torch.Tensor, sigma_255: float) -> torch.Tensor:
-    """Append a constant noise-level channel (sigma / 255) to (N, T, 3, H, W), as the denoiser was trained."""
-    n, t, _, h, w = lq.shape
-    return torch.cat([lq, torch.full((n, t, 1, h, w), sigma_255 / 255.0, dtype=lq.dtype)], dim=2)
-
-
 def _blur_clip(clip: torch.Tensor, cfg: DegradationConfig, rng: np.random.Generator) -> torch.Tensor:
     kind = cfg.blur_kinds[int(rng.integers(len(cfg.blur_kinds)))]
     if kind == "gaussian":
