@@ -44,13 +44,17 @@ def _safe(name: str) -> str:
 class CropCollector:
     """Collects the middle frame of every row per clip (the runner's ``on_output`` hook) and writes strips.
 
-    ``size`` is the crop side in output pixels and ``zoom`` the pixel-repetition factor of the PNG.
+    ``size`` is the crop side in output pixels and ``zoom`` the pixel-repetition factor of the PNG;
+    ``reference`` names the last panel (the ground truth, or the input in a no-reference run).
     """
 
-    def __init__(self, folder: str | Path, size: int = 128, zoom: int = 2) -> None:
+    def __init__(
+        self, folder: str | Path, size: int = 128, zoom: int = 2, reference: str = "ground truth"
+    ) -> None:
         self.folder = Path(folder)
         self.size = size
         self.zoom = zoom
+        self.reference = reference
         self._rows: dict[str, list[tuple[str, np.ndarray]]] = {}
         self._gt: dict[str, np.ndarray] = {}
 
@@ -67,7 +71,7 @@ class CropCollector:
         written = []
         for clip, rows in self._rows.items():
             gt = self._gt[clip]
-            panels = [*rows, ("ground truth", gt)]
+            panels = [*rows, (self.reference, gt)]
             h = min(p.shape[0] for _, p in panels)
             w = min(p.shape[1] for _, p in panels)
             top, left = detail_window(gt[:h, :w], self.size)

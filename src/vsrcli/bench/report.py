@@ -22,6 +22,9 @@ JSON schema (``schema`` = "vsrcli.benchmark/1"), a quality run::
 A speed run (``"kind": "speed"``) has ``input`` ({"frames", "height", "width", "source"}), ``warmup``,
 ``repeats``, ``device``, ``precision``, ``versions`` and ``models``: [{"model", "description", "frames",
 "seconds_per_frame", "fps", "peak_rss_mb", "cuda_max_allocated_mb", "runs": [seconds, ...]}].
+A no-reference run (``"kind": "noref"``, ``vsrcli.bench.noref``) has ``dataset``, ``scale``, ``device``,
+``precision`` and ``models``: [{"model", "role", "description", "frames", "seconds", "mean": {"noise",
+"edges"}, "clips": [{"clip", "frames", "noise", "edges", "seconds"}, ...]}].
 PSNR values that are infinite (identical images) are written as null.
 """
 
@@ -42,6 +45,9 @@ __all__ = [
     "ClipScore",
     "ModelResult",
     "ModelSpeed",
+    "NoRefClip",
+    "NoRefModel",
+    "NoRefResult",
     "SpeedResult",
     "to_json",
     "write_csv",
@@ -50,6 +56,7 @@ __all__ = [
 
 SCHEMA = "vsrcli.benchmark/1"
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
+NOREF_METRICS = ("noise", "edges")
 
 
 @dataclass(frozen=True)
@@ -66,20 +73,27 @@ class ClipScore:
 
 
 @dataclass(frozen=True)
-class ModelResult:
-    """One row of the overall table: a model's per-clip scores, their clip mean, its speed and memory."""
+class _Row:
+    """What every row of a run over clips has: who it is, its per-clip records and its forward time."""
 
     model: str
     role: str
     description: str
-    clips: tuple[ClipScore, ...]
+    clips: tuple[Any, ...]
     seconds: float
-    peak_rss_mb: float
-    cuda_max_allocated_mb: float | None
 
     @property
     def frames(self) -> int:
         return sum(c.frames for c in self.clips)
+
+
+@dataclass(frozen=True)
+class ModelResult(_Row):
+    """One row of the overall table: a model's per-clip scores, their clip mean, its speed and memory."""
+
+    clips: tuple[ClipScore, ...]
+    peak_rss_mb: float
+    cuda_max_allocated_mb: float | None
 
     @property
     def seconds_per_frame(self) -> float:
@@ -152,12 +166,72 @@ class SpeedResult:
     kind: str = field(default="speed", init=False)
 
 
+@dataclass(frozen=True)
+class NoRefClip:
+    """No-reference statistics of one row on one clip (``vsrcli.bench.noref``)."""
+
+    clip: str
+    frames: int
+    noise: float
+    edges: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class NoRefModel(_Row):
+    """One row of a no-reference run."""
+
+    clips: tuple[NoRefClip, ...]
+
+    def mean(self, key: str) -> float:
+        return sum(getattr(c, key) for c in self.clips) / len(self.clips) if self.clips else float("nan")
+
+
+@dataclass(frozen=True)
+class NoRefResult:
+    """A no-reference run: outputs measured without ground truth."""
+
+    dataset: str
+    scale: int
+    device: str
+    precision: str
+    models: tuple[NoRefModel, ...]
+    kind: str = field(default="noref", init=False)
+
+
 def _finite(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else x
 
 
-def to_json(result: BenchmarkResult | SpeedResult) -> dict[str, Any]:
+def _row_json(m: _Row) -> dict[str, Any]:
+    return {
+        "model": m.model,
+        "role": m.role,
+        "description": m.description,
+        "frames": m.frames,
+        "seconds": m.seconds,
+    }
+
+
+def to_json(result: BenchmarkResult | SpeedResult | NoRefResult) -> dict[str, Any]:
     """The documented JSON object (module docstring) of a result."""
+    if isinstance(result, NoRefResult):
+        return {
+            "schema": SCHEMA,
+            "kind": "noref",
+            "dataset": result.dataset,
+            "scale": result.scale,
+            "device": result.device,
+            "precision": result.precision,
+            "models": [
+                {
+                    **_row_json(m),
+                    "mean": {k: m.mean(k) for k in NOREF_METRICS},
+                    "clips": [asdict(c) for c in m.clips],
+                }
+                for m in result.models
+            ],
+        }
     if isinstance(result, SpeedResult):
         return {
             "schema": SCHEMA,
@@ -204,11 +278,7 @@ def to_json(result: BenchmarkResult | SpeedResult) -> dict[str, Any]:
         "versions": dict(result.versions),
         "models": [
             {
-                "model": m.model,
-                "role": m.role,
-                "description": m.description,
-                "frames": m.frames,
-                "seconds": m.seconds,
+                **_row_json(m),
                 "seconds_per_frame": _finite(m.seconds_per_frame),
                 "fps": _finite(m.fps),
                 "peak_rss_mb": m.peak_rss_mb,
@@ -221,7 +291,7 @@ def to_json(result: BenchmarkResult | SpeedResult) -> dict[str, Any]:
     }
 
 
-def write_json(result: BenchmarkResult | SpeedResult, path: str | Path) -> None:
+def write_json(result: BenchmarkResult | SpeedResult | NoRefResult, path: str | Path) -> None:
     """Write the JSON form; ``-`` is not special here (the CLI prints to stdout itself)."""
     try:
         Path(path).write_text(json.dumps(to_json(result), indent=2) + "\n")
@@ -230,12 +300,21 @@ def write_json(result: BenchmarkResult | SpeedResult, path: str | Path) -> None:
 
 
 CSV_QUALITY = ("model", "role", "clip", "frames", *METRICS, "seconds", "seconds_per_frame", "fps")
+CSV_NOREF = ("model", "role", "clip", "frames", *NOREF_METRICS, "seconds")
 CSV_SPEED = ("model", "frames", "height", "width", "seconds_per_frame", "fps", "peak_rss_mb", "cuda_max_mb")
 
 
-def csv_rows(result: BenchmarkResult | SpeedResult) -> list[dict[str, Any]]:
+def csv_rows(result: BenchmarkResult | SpeedResult | NoRefResult) -> list[dict[str, Any]]:
     """Flat rows: per (model, clip), plus a ``clip = "mean"`` row per model; or one row per model (speed)."""
     rows: list[dict[str, Any]] = []
+    if isinstance(result, NoRefResult):
+        for m in result.models:
+            for c in m.clips:
+                rows.append({"model": m.model, "role": m.role, **asdict(c)})
+            mean = {k: m.mean(k) for k in NOREF_METRICS}
+            rows.append({"model": m.model, "role": m.role, "clip": "mean", "frames": m.frames, **mean})
+            rows[-1]["seconds"] = m.seconds
+        return rows
     if isinstance(result, SpeedResult):
         for m in result.models:
             rows.append(
@@ -265,9 +344,9 @@ def csv_rows(result: BenchmarkResult | SpeedResult) -> list[dict[str, Any]]:
     return rows
 
 
-def write_csv(result: BenchmarkResult | SpeedResult, path: str | Path) -> None:
+def write_csv(result: BenchmarkResult | SpeedResult | NoRefResult, path: str | Path) -> None:
     """Write ``csv_rows`` with a header."""
-    fields = CSV_SPEED if isinstance(result, SpeedResult) else CSV_QUALITY
+    fields = {SpeedResult: CSV_SPEED, NoRefResult: CSV_NOREF}.get(type(result), CSV_QUALITY)
     try:
         with open(path, "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=fields)

@@ -94,6 +94,42 @@ def _quality_tables(result: Any) -> list[Any]:
     return [per_clip, overall]
 
 
+def _noref_table(result: Any) -> Any:
+    from rich.table import Table
+
+    table = Table(
+        title=f"{result.dataset} · as is, no reference · x{result.scale} · {result.device} "
+        f"{result.precision}",
+        title_justify="left",
+        caption="noise: robust noise estimate of the output (0-255, as --sigma auto); edges: 90th percentile "
+        "of the luma gradient. Lower noise at similar edges means cleaner output.",
+        caption_justify="left",
+    )
+    for col in ("clip", "model", "frames", "noise", "x baseline", "edges", "s/frame"):
+        table.add_column(col, justify="left" if col in ("clip", "model") else "right")
+    base = result.models[0]
+    clip_names = [c.clip for c in base.clips] + ["mean"]
+    for i, name in enumerate(clip_names):
+        for j, m in enumerate(result.models):
+            if name == "mean":
+                noise, edges, frames, sec = m.mean("noise"), m.mean("edges"), m.frames, m.seconds
+                ref = base.mean("noise")
+            else:
+                c = m.clips[i]
+                noise, edges, frames, sec, ref = c.noise, c.edges, c.frames, c.seconds, base.clips[i].noise
+            table.add_row(
+                name if j == 0 else "",
+                m.model,
+                str(frames),
+                _fmt(noise, 3),
+                _fmt(noise / ref if ref > 0 else float("nan"), 2),
+                _fmt(edges, 2),
+                _fmt(sec / frames if frames else float("nan"), 4),
+                end_section=j == len(result.models) - 1,
+            )
+    return table
+
+
 def _speed_table(result: Any) -> Any:
     from rich.table import Table
 
@@ -193,11 +229,20 @@ def benchmark(
     speed_only: Annotated[
         bool, typer.Option("--speed-only", help="Time models on one input; no ground truth, no metrics.")
     ] = False,
+    no_reference: Annotated[
+        bool,
+        typer.Option(
+            "--no-reference",
+            help="Real footage without ground truth: run the models on DATA as it is and measure the "
+            "outputs' noise and edge strength (with --crops: side-by-side crops against the input).",
+        ),
+    ] = False,
     size: Annotated[str, typer.Option(help=SIZE_HELP)] = "180x320",
     frames: Annotated[int, typer.Option(help="Speed run: frames per forward pass.")] = 10,
     repeats: Annotated[int, typer.Option(help="Speed run: timed passes.")] = 3,
 ) -> None:
-    """Measure PSNR/SSIM (official protocol) and speed of models on clips, or speed alone (--speed-only)."""
+    """Measure PSNR/SSIM (official protocol) and speed of models on clips, speed alone (--speed-only), or
+    noise and edge strength of outputs on real footage without ground truth (--no-reference)."""
     from rich.console import Console
 
     out = Console(file=sys.stderr if json_path is not None and str(json_path) == "-" else sys.stdout)
@@ -221,6 +266,8 @@ def benchmark(
         raise UsageError("DATA is required unless --speed-only is given")
     if speed_only and not (model or arch):
         raise UsageError("--speed-only needs at least one --model or --arch")
+    if no_reference and (speed_only or degrade is not None or lq is not None or nlm):
+        raise UsageError("--no-reference takes DATA as it is: no --degrade, --lq, --nlm or --speed-only")
 
     import torch
 
@@ -243,8 +290,9 @@ def benchmark(
     collector = None
     if crops is not None:
         from vsrcli.bench.crops import CropCollector
+        from vsrcli.bench.noref import INPUT_PANEL
 
-        collector = CropCollector(crops)
+        collector = CropCollector(crops, reference=INPUT_PANEL if no_reference else "ground truth")
     models = [load_named_model(spec, dev) for spec in (model or [])]
     if arch:
         models.append(random_model(arch, parse_arch_args(arch_args), seed))
@@ -272,6 +320,21 @@ def benchmark(
                 seed=seed,
                 progress=progress,
             )
+        elif no_reference:
+            from vsrcli.bench.noref import run_no_reference
+
+            assert data is not None
+            result = run_no_reference(
+                discover(data, parse_degradation("none"), max_frames=max_frames),
+                models,
+                device=dev,
+                precision=precision,
+                chunk_frames=chunk,
+                baseline=baseline,
+                noise_level_setting=noise_level,
+                progress=progress,
+                on_output=collector,
+            )
         else:
             assert data is not None
             dataset = discover(data, degradation, lq=lq, max_frames=max_frames)
@@ -298,7 +361,7 @@ def benchmark(
                 f"[dim]CPU: {torch.get_num_threads()} torch threads; timings depend on machine load[/dim]"
             )
     else:
-        for table in _quality_tables(result):
+        for table in [_noref_table(result)] if no_reference else _quality_tables(result):
             out.print(table)
         if collector is not None:
             for path in collector.write():

@@ -383,7 +383,9 @@ def train(
         zero_flow_init(model)
     if cfg.init:
         warm_start(model, cfg.init)
-    model = model.to(device)
+    # channels_last: oneDNN's convolutions (forward and backward) run ~1.5x faster on this CPU in that
+    # layout (benchmarks/conv_throughput.py); values are unchanged up to summation order.
+    model = model.to(device, memory_format=torch.channels_last)
     spy = [p for n, p in model.named_parameters() if is_spynet(n)]
     main = [p for n, p in model.named_parameters() if not is_spynet(n)]
     groups = [{"params": main, "lr_mult": 1.0}]
