@@ -62,6 +62,9 @@ def test_noise_level_reads_the_sigma_of_white_noise():
     noisy = np.clip(np.round(clean + rng.normal(0, 10, clean.shape)), 0, 255).astype(np.uint8)
     assert noise_level(clean.astype(np.uint8)) < 0.5
     assert abs(noise_level(noisy) - 10) < 1.5
+    # x4 pixel repetition hides the grain from the full-size estimate, averaging back to the input size finds it
+    enlarged = np.repeat(np.repeat(noisy, 4, axis=1), 4, axis=2)
+    assert noise_level(enlarged) < 1 and noise_level(enlarged, shrink=4) == pytest.approx(noise_level(noisy))
 
 
 def test_edge_strength_is_higher_for_a_sharp_edge_than_a_soft_one():
@@ -84,6 +87,9 @@ def test_a_model_that_amplifies_grain_reads_noisier_than_bicubic_and_a_smoother_
     assert base.role == "baseline" and result.scale == 4
     assert rows["amplifier"].mean("noise") > base.mean("noise") + 4
     assert rows["smoother"].mean("noise") < base.mean("noise")
+    # at the input's size bilinear keeps less than the input's own grain (sigma 6); the amplifier adds to it
+    assert result.input_noise[0] > rows["smoother"].mean("noise_input") + 1
+    assert rows["amplifier"].mean("noise_input") > rows["smoother"].mean("noise_input") + 0.3
     assert all(m.frames == 3 for m in result.models)
 
 
@@ -95,7 +101,8 @@ def test_no_reference_cli_writes_json_and_crops_against_the_input(real_clip, tmp
     assert "no reference" in capsys.readouterr().out
     data = json.loads(out_json.read_text())
     assert data["kind"] == "noref" and [m["role"] for m in data["models"]] == ["baseline", "model"]
-    assert set(data["models"][1]["mean"]) == {"noise", "edges"}
+    assert set(data["models"][1]["mean"]) == {"noise", "noise_input", "edges"}
+    assert list(data["input_noise"]) == ["street"] and data["input_noise"]["street"] > 3
     legend = (crops / "street.txt").read_text()
     assert legend.rstrip().endswith(INPUT_PANEL)
     # three panels (bicubic, the model, the input) of the 128x128 detail window at x2, two 4-pixel gaps

@@ -1,12 +1,14 @@
 """No-reference benchmark (`vsrcli benchmark DATA --no-reference`): real footage with no ground truth.
 
 Real-world low-quality video (VideoLQ and the like) has no clean original, so PSNR cannot say whether a model
-removed its noise and compression or amplified them. Two measured statistics stand in, per row and clip, on
+removed its noise and compression or amplified them. Three measured statistics stand in, per row and clip, on
 the output frames:
 
 * ``noise``: the robust noise estimate of ``vsrcli denoise --sigma auto`` (median absolute finest diagonal
   Haar detail, 0-255 scale), i.e. how much pixel-level grain and mosquito noise the output carries. A model
   that amplifies the input's noise scores above the bicubic baseline; one that cleans it scores below.
+* ``noise_input``: the same estimate on the output box-averaged back to the input size, comparable with the
+  input's own noise (``input_noise``): below it, the model removed noise; above it, it added some.
 * ``edges``: the 90th percentile of the luma gradient magnitude (0-255 per pixel), so that a model that only
   blurs (low noise, low edges) is told apart from one that cleans and keeps detail.
 
@@ -42,8 +44,14 @@ def _luma(frame: np.ndarray) -> np.ndarray:
     return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
 
 
-def noise_level(frames: np.ndarray) -> float:
-    """Mean over frames of the robust noise estimate (0-255) of uint8 ``(T, H, W, 3)`` frames."""
+def noise_level(frames: np.ndarray, shrink: int = 1) -> float:
+    """Mean over frames of the robust noise estimate (0-255) of uint8 ``(T, H, W, 3)`` frames, after averaging
+    ``shrink`` x ``shrink`` blocks (back to the input size of an x``shrink`` model)."""
+    if shrink > 1:
+        t, h, w, c = frames.shape
+        h, w = h // shrink * shrink, w // shrink * shrink
+        blocks = frames[:, :h, :w].reshape(t, h // shrink, shrink, w // shrink, shrink, c)
+        frames = np.rint(blocks.mean(axis=(2, 4), dtype=np.float64)).astype(np.uint8)
     return float(np.mean([estimate_sigma_frame(f) for f in frames]))
 
 
@@ -91,17 +99,21 @@ def run_no_reference(
     for m in rows:
         m.module.to(device).eval()
     per_row: dict[str, list[NoRefClip]] = {m.name: [] for m in rows}
+    input_noise = []
     for i, source in enumerate(dataset.clips):
         if progress:
             progress(f"clip {i + 1}/{len(dataset.clips)}: {source.name}")
         lq = source.load().lq
         reference = np.repeat(np.repeat(lq, scale, axis=1), scale, axis=2) if on_output else lq
         level = clip_noise_level(lq, noise_level_setting)
+        input_noise.append(noise_level(lq))  # decoded frames: uint8
         for m in rows:
             out, sec = run_model(
                 m.module, lq, device=device, precision=precision, chunk_frames=chunk_frames, noise_level=level
             )
-            stats = NoRefClip(source.name, len(out), noise_level(out), edge_strength(out), sec)
+            stats = NoRefClip(
+                source.name, len(out), noise_level(out), noise_level(out, scale), edge_strength(out), sec
+            )
             per_row[m.name].append(stats)
             if on_output is not None:
                 on_output(source.name, m.name, out, reference)
@@ -110,6 +122,7 @@ def run_no_reference(
         scale=scale,
         device=str(device),
         precision=precision,
+        input_noise=tuple(input_noise),
         models=tuple(
             NoRefModel(m.name, m.role, m.description, tuple(clips), sum(c.seconds for c in clips))
             for m in rows

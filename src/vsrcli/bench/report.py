@@ -23,8 +23,9 @@ A speed run (``"kind": "speed"``) has ``input`` ({"frames", "height", "width", "
 ``repeats``, ``device``, ``precision``, ``versions`` and ``models``: [{"model", "description", "frames",
 "seconds_per_frame", "fps", "peak_rss_mb", "cuda_max_allocated_mb", "runs": [seconds, ...]}].
 A no-reference run (``"kind": "noref"``, ``vsrcli.bench.noref``) has ``dataset``, ``scale``, ``device``,
-``precision`` and ``models``: [{"model", "role", "description", "frames", "seconds", "mean": {"noise",
-"edges"}, "clips": [{"clip", "frames", "noise", "edges", "seconds"}, ...]}].
+``precision``, ``input_noise`` ({clip: the input's own noise estimate}) and ``models``: [{"model", "role",
+"description", "frames", "seconds", "mean": {"noise", "noise_input", "edges"}, "clips": [{"clip", "frames",
+"noise", "noise_input", "edges", "seconds"}, ...]}].
 PSNR values that are infinite (identical images) are written as null.
 """
 
@@ -56,7 +57,7 @@ __all__ = [
 
 SCHEMA = "vsrcli.benchmark/1"
 METRICS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")
-NOREF_METRICS = ("noise", "edges")
+NOREF_METRICS = ("noise", "noise_input", "edges")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class NoRefClip:
     clip: str
     frames: int
     noise: float
+    noise_input: float
     edges: float
     seconds: float
 
@@ -195,6 +197,8 @@ class NoRefResult:
     scale: int
     device: str
     precision: str
+    input_noise: tuple[float, ...]
+    """The input's own noise estimate per clip (in the order of every row's ``clips``)."""
     models: tuple[NoRefModel, ...]
     kind: str = field(default="noref", init=False)
 
@@ -223,6 +227,9 @@ def to_json(result: BenchmarkResult | SpeedResult | NoRefResult) -> dict[str, An
             "scale": result.scale,
             "device": result.device,
             "precision": result.precision,
+            "input_noise": dict(
+                zip([c.clip for c in result.models[0].clips], result.input_noise, strict=True)
+            ),
             "models": [
                 {
                     **_row_json(m),

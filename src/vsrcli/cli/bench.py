@@ -101,28 +101,35 @@ def _noref_table(result: Any) -> Any:
         title=f"{result.dataset} · as is, no reference · x{result.scale} · {result.device} "
         f"{result.precision}",
         title_justify="left",
-        caption="noise: robust noise estimate of the output (0-255, as --sigma auto); edges: 90th percentile "
-        "of the luma gradient. Lower noise at similar edges means cleaner output.",
+        caption="noise: robust noise estimate of the output (0-255, as --sigma auto); at input size: the "
+        "same on the output averaged back to the input's size, beside the input's own; edges: 90th "
+        "percentile of the luma gradient. Lower noise at similar edges means cleaner output.",
         caption_justify="left",
     )
-    for col in ("clip", "model", "frames", "noise", "x baseline", "edges", "s/frame"):
+    cols = ("clip", "model", "frames", "noise", "x baseline", "noise at input size", "edges", "s/frame")
+    for col in cols:
         table.add_column(col, justify="left" if col in ("clip", "model") else "right")
     base = result.models[0]
-    clip_names = [c.clip for c in base.clips] + ["mean"]
-    for i, name in enumerate(clip_names):
+    names = [c.clip for c in base.clips]
+    for i, name in enumerate([*names, "mean"]):
+        mean = name == "mean"
+        own = sum(result.input_noise) / len(names) if mean else result.input_noise[i]
+        table.add_row(name, "input", "", "", "", _fmt(own, 3), "", "")
         for j, m in enumerate(result.models):
-            if name == "mean":
-                noise, edges, frames, sec = m.mean("noise"), m.mean("edges"), m.frames, m.seconds
-                ref = base.mean("noise")
+            if mean:
+                noise, noise_in, edges = m.mean("noise"), m.mean("noise_input"), m.mean("edges")
+                frames, sec, ref = m.frames, m.seconds, base.mean("noise")
             else:
                 c = m.clips[i]
-                noise, edges, frames, sec, ref = c.noise, c.edges, c.frames, c.seconds, base.clips[i].noise
+                noise, noise_in, edges, frames, sec = c.noise, c.noise_input, c.edges, c.frames, c.seconds
+                ref = base.clips[i].noise
             table.add_row(
-                name if j == 0 else "",
+                "",
                 m.model,
                 str(frames),
                 _fmt(noise, 3),
                 _fmt(noise / ref if ref > 0 else float("nan"), 2),
+                _fmt(noise_in, 3),
                 _fmt(edges, 2),
                 _fmt(sec / frames if frames else float("nan"), 4),
                 end_section=j == len(result.models) - 1,
