@@ -62,7 +62,7 @@ def test_noise_level_reads_the_sigma_of_white_noise():
     noisy = np.clip(np.round(clean + rng.normal(0, 10, clean.shape)), 0, 255).astype(np.uint8)
     assert noise_level(clean.astype(np.uint8)) < 0.5
     assert abs(noise_level(noisy) - 10) < 1.5
-    # x4 pixel repetition hides the grain from the full-size estimate, averaging back to the input size finds it
+    # x4 pixel repetition hides grain from the full-size estimate; averaging back to the input size finds it
     enlarged = np.repeat(np.repeat(noisy, 4, axis=1), 4, axis=2)
     assert noise_level(enlarged) < 1 and noise_level(enlarged, shrink=4) == pytest.approx(noise_level(noisy))
 

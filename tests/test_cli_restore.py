@@ -110,6 +110,20 @@ def test_upscale_without_model_uses_the_shipped_default(tmp_path, clip_dir, caps
     assert "wrote" in capsys.readouterr().out
 
 
+def test_upscale_real_uses_the_shipped_real_world_model(tmp_path, clip_dir, capsys):
+    zoo = pytest.importorskip("vsrcli.models.zoo")
+    entry = zoo.default_for("upscale --real")
+    assert entry is not None and entry.task == "sr-x4-real" and not entry.official
+    assert run(["upscale", str(clip_dir), "--real", "--end", "2"]) == 0
+    assert read_folder(tmp_path / "in.upscaled").shape == (2, 96, 128, 3)
+
+
+def test_upscale_real_and_model_together_is_a_usage_error(tmp_path, clip_dir, standin, capsys):
+    assert run(["upscale", str(clip_dir), "--real", "--model", "standin-2"]) == 2
+    assert "--real" in capsys.readouterr().err
+    assert names(tmp_path) == ["in"]
+
+
 def test_a_command_without_default_weights_needs_model(tmp_path, clip_dir, capsys):
     zoo = pytest.importorskip("vsrcli.models.zoo")
     task = next((t for t in ("deblur", "decompress", "denoise") if zoo.default_for(t) is None), None)

@@ -132,7 +132,9 @@ def test_list_by_task():
         "basicvsrpp-deblur-gopro",
     }
     assert len(zoo.list_entries("decompress")) == 3
-    assert len(zoo.list_entries("sr-x4-real")) == 2
+    real = zoo.list_entries("sr-x4-real")
+    assert [e.name for e in real if e.official] == ["realbasicvsr", "realbasicvsr-wogan"]
+    assert [e.name for e in real if not e.official] == ["vsrcli-realx4"]  # the default of upscale --real
     assert len(zoo.list_entries()) >= 18
     with pytest.raises(UsageError, match="unknown task"):
         zoo.list_entries("colorize")

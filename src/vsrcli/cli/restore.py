@@ -16,6 +16,8 @@ from vsrcli.errors import UsageError
 DEFAULT_CHUNK = 40  # keep in step with vsrcli.pipeline.chunking (not imported here: it pulls numpy)
 DEFAULT_OVERLAP = 10
 DEFAULT_TILE_OVERLAP = 16
+#: The zoo's ``default_for`` key of the real-world x4 model (`vsrcli upscale --real`).
+REAL_WORLD = "upscale --real"
 
 _HELP = {
     "upscale": "Upscale a video (x4) with a BasicVSR, IconVSR, BasicVSR++ or RealBasicVSR model.",
@@ -47,10 +49,13 @@ def _common(
     quiet: bool,
     resume: bool,
     sigma: str | None = None,
+    real: bool = False,
 ) -> None:
     """Run one restore command: validate, show progress, print the result."""
+    if real and model is not None:
+        raise UsageError("--real picks the shipped real-world model; give either --real or --model")
     if model is None:
-        model = _default_model(task)
+        model = _default_model(REAL_WORLD if real else task)
     if model is None:
         raise UsageError(
             f"`vsrcli {task}` needs --model NAME|PATH: no default model is shipped for it yet",
@@ -190,6 +195,13 @@ def _make_command(task: str) -> Any:
             help="Noise std on the 0-255 scale, or auto to estimate it.",
             hidden=task != "denoise",
         ),
+        real: bool = typer.Option(
+            False,
+            "--real",
+            help="Real-world footage (noise, compression, unknown blur): the shipped RealBasicVSR, which "
+            "cleans the input instead of sharpening its artefacts.",
+            hidden=task != "upscale",
+        ),
         device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
         precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
         chunk: int = typer.Option(DEFAULT_CHUNK, "--chunk", min=1, help="Frames kept per network call."),
@@ -221,6 +233,7 @@ def _make_command(task: str) -> Any:
         _common(
             task, input, output, model, weights, device, precision, chunk, overlap, tile, tile_overlap, start,
             end, codec, crf, preset, pix_fmt, overwrite, quiet, resume, sigma if task == "denoise" else None,
+            real and task == "upscale",
         )  # fmt: skip
 
     command.__doc__ = _HELP[task]

@@ -129,7 +129,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         # SPyNet learns motion first from exactly known synthetic flows (600 steps, ~4 min): the zero-flow
         # start of the x4 presets left vsrcli-x4's SPyNet predicting almost no motion after 2251 steps.
         "optim": {**_OPTIM, "cleaning_weight": 1.0, "flow_pretrain_iters": 600},
-        "run": {**_RUN, "iters": 4800, "export_dtype": "float16"},
+        "run": {**_RUN, "iters": 4400, "export_dtype": "float16"},
     },
     "tiny": {
         **_SR_X4,
