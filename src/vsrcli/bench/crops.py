@@ -45,7 +45,8 @@ class CropCollector:
     """Collects the middle frame of every row per clip (the runner's ``on_output`` hook) and writes strips.
 
     ``size`` is the crop side in output pixels and ``zoom`` the pixel-repetition factor of the PNG;
-    ``reference`` names the last panel (the ground truth, or the input in a no-reference run).
+    ``reference`` names the last panel (the ground truth, or the input in a no-reference run, enlarged by
+    pixel repetition when it is an integer factor smaller than the outputs).
     """
 
     def __init__(
@@ -60,10 +61,15 @@ class CropCollector:
 
     def __call__(self, clip: str, row: str, out: np.ndarray, gt: np.ndarray) -> None:
         mid = len(out) // 2
-        h, w = min(out.shape[1], gt.shape[1]), min(out.shape[2], gt.shape[2])
-        self._rows.setdefault(clip, []).append((row, out[mid, :h, :w].copy()))
         if clip not in self._gt:
-            self._gt[clip] = gt[mid, :h, :w].copy()
+            ref = gt[mid]
+            zoom = out.shape[1] // ref.shape[0]
+            if zoom > 1 and out.shape[2] // ref.shape[1] == zoom:  # the input of a no-reference run
+                ref = np.repeat(np.repeat(ref, zoom, axis=0), zoom, axis=1)
+            self._gt[clip] = ref.copy()
+        ref = self._gt[clip]
+        h, w = min(out.shape[1], ref.shape[0]), min(out.shape[2], ref.shape[1])
+        self._rows.setdefault(clip, []).append((row, out[mid, :h, :w].copy()))
 
     def write(self) -> list[Path]:
         """Write one PNG (and its panel list) per clip; returns the PNG paths."""

@@ -9,11 +9,11 @@ the output frames:
   that amplifies the input's noise scores above the bicubic baseline; one that cleans it scores below.
 * ``noise_input``: the same estimate on the output box-averaged back to the input size, comparable with the
   input's own noise (``input_noise``): below it, the model removed noise; above it, it added some.
-* ``edges``: the 90th percentile of the luma gradient magnitude (0-255 per pixel), so that a model that only
-  blurs (low noise, low edges) is told apart from one that cleans and keeps detail.
+* ``edges``: the 90th percentile of the gradient magnitude of BT.601 Y (the metrics' luma, 16-235), so
+  that a model that only blurs (low noise, low edges) is told apart from one that cleans and keeps detail.
 
-The input frames are the model input as they are (no degradation). Crops (``--crops``) put the input,
-enlarged by pixel repetition to the output size, where a quality run puts the ground truth.
+The input frames are the model input as they are (no degradation). Crops (``--crops``) put the input where a
+quality run puts the ground truth; the crop collector enlarges it to the output size.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 from vsrcli.bench.data import Dataset
 from vsrcli.bench.report import NoRefClip, NoRefModel, NoRefResult
 from vsrcli.errors import UsageError
+from vsrcli.metrics import rgb_to_y
 from vsrcli.pipeline.noise import estimate_sigma_frame
 
 if TYPE_CHECKING:
@@ -37,11 +38,6 @@ __all__ = ["edge_strength", "noise_level", "run_no_reference"]
 
 #: What the crop strips call the reference panel of a no-reference run.
 INPUT_PANEL = "input (pixel repeat)"
-
-
-def _luma(frame: np.ndarray) -> np.ndarray:
-    f = frame.astype(np.float32)
-    return 0.299 * f[..., 0] + 0.587 * f[..., 1] + 0.114 * f[..., 2]
 
 
 def noise_level(frames: np.ndarray, shrink: int = 1) -> float:
@@ -59,7 +55,7 @@ def edge_strength(frames: np.ndarray, percentile: float = 90.0) -> float:
     """Mean over frames of the ``percentile`` of the luma gradient magnitude (central differences)."""
     values = []
     for f in frames:
-        y = _luma(f)
+        y = rgb_to_y(f)
         gx = (y[1:-1, 2:] - y[1:-1, :-2]) / 2
         gy = (y[2:, 1:-1] - y[:-2, 1:-1]) / 2
         values.append(float(np.percentile(np.hypot(gx, gy), percentile)))
@@ -83,13 +79,15 @@ def run_no_reference(
     precision: str = "fp32",
     chunk_frames: int | None = None,
     baseline: str = "auto",
+    warmup: int = 1,
     noise_level_setting: float | str | None = None,
     progress: Callable[[str], None] | None = None,
     on_output: Callable[[str, str, np.ndarray, np.ndarray], None] | None = None,
 ) -> NoRefResult:
     """Run the baseline row (bicubic for x4, the input for restoration) and every model on every clip as it
-    is, and measure the outputs' noise and edge strength (module docstring)."""
-    from vsrcli.bench.runner import baseline_for, clip_noise_level, run_model
+    is, and measure the outputs' noise and edge strength (module docstring). Each row gets ``warmup`` untimed
+    passes on the first clip's first frames before its first timed pass, as in a quality run."""
+    from vsrcli.bench.runner import baseline_for, clip_noise_level, run_model, warm_up
 
     if not models:
         raise UsageError("--no-reference needs at least one --model or --arch")
@@ -104,10 +102,11 @@ def run_no_reference(
         if progress:
             progress(f"clip {i + 1}/{len(dataset.clips)}: {source.name}")
         lq = source.load().lq
-        reference = np.repeat(np.repeat(lq, scale, axis=1), scale, axis=2) if on_output else lq
         level = clip_noise_level(lq, noise_level_setting)
         input_noise.append(noise_level(lq))  # decoded frames: uint8
         for m in rows:
+            if i == 0:
+                warm_up(m.module, lq, warmup, device=device, precision=precision, noise_level=level)
             out, sec = run_model(
                 m.module, lq, device=device, precision=precision, chunk_frames=chunk_frames, noise_level=level
             )
@@ -116,7 +115,7 @@ def run_no_reference(
             )
             per_row[m.name].append(stats)
             if on_output is not None:
-                on_output(source.name, m.name, out, reference)
+                on_output(source.name, m.name, out, lq)
     return NoRefResult(
         dataset=dataset.name,
         scale=scale,

@@ -319,8 +319,16 @@ def csv_rows(result: BenchmarkResult | SpeedResult | NoRefResult) -> list[dict[s
             for c in m.clips:
                 rows.append({"model": m.model, "role": m.role, **asdict(c)})
             mean = {k: m.mean(k) for k in NOREF_METRICS}
-            rows.append({"model": m.model, "role": m.role, "clip": "mean", "frames": m.frames, **mean})
-            rows[-1]["seconds"] = m.seconds
+            rows.append(
+                {
+                    "model": m.model,
+                    "role": m.role,
+                    "clip": "mean",
+                    "frames": m.frames,
+                    **mean,
+                    "seconds": m.seconds,
+                }
+            )
         return rows
     if isinstance(result, SpeedResult):
         for m in result.models:

@@ -444,6 +444,22 @@ def run_model(
     return np.concatenate(outputs), total
 
 
+def warm_up(
+    model: nn.Module,
+    lq: np.ndarray,
+    passes: int,
+    *,
+    device: torch.device,
+    precision: str,
+    noise_level: float | None,
+) -> None:
+    """``passes`` untimed forwards on the first frames of ``lq`` (one-off allocation and kernel selection
+    stay out of the timed passes)."""
+    frames = max(int(getattr(model, "min_frames", 1) or 1), min(2, len(lq)))
+    for _ in range(passes):
+        run_model(model, lq[:frames], device=device, precision=precision, noise_level=noise_level)
+
+
 def score_clip(name: str, out: np.ndarray, gt: np.ndarray, crop_border: int, seconds: float) -> ClipScore:
     """Frame-mean PSNR/SSIM on Y and RGB. If the output and GT differ in size (GT not a multiple of the
     scale), both are cut to their common top-left region."""
@@ -518,11 +534,7 @@ def run_quality(
         level = clip_noise_level(clip.lq, noise_level) if conditioned else None
         for m in rows:
             if m.name not in warmed:
-                frames = max(int(getattr(m.module, "min_frames", 1) or 1), min(2, len(clip.lq)))
-                for _ in range(warmup):
-                    run_model(
-                        m.module, clip.lq[:frames], device=device, precision=precision, noise_level=level
-                    )
+                warm_up(m.module, clip.lq, warmup, device=device, precision=precision, noise_level=level)
                 warmed.add(m.name)
             if progress:
                 progress(f"clip {i + 1}/{len(dataset.clips)}: {source.name}: {m.name}")

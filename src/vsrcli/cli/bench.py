@@ -338,6 +338,7 @@ def benchmark(
                 precision=precision,
                 chunk_frames=chunk,
                 baseline=baseline,
+                warmup=warmup,
                 noise_level_setting=noise_level,
                 progress=progress,
                 on_output=collector,
