@@ -131,7 +131,11 @@ def layout(arch: str, **args: Any) -> dict[str, Shape]:
             _resblocks(out, f"backbone.{b}", (2 + i) * mid, mid, n)
         _resblocks(out, "reconstruction", 5 * mid, mid, 5)
         guide = (3 if args.get("is_low_res_input", True) else cin) if args.get("guided_head") else 0
+        guide += 6 if args.get("guide_neighbours") else 0
         _upsampling(out, "", mid, guide)
+        for i in range(args.get("head_blocks", 0)):
+            _conv(out, f"head_body.{i}.conv1", 64, 64)
+            _conv(out, f"head_body.{i}.conv2", 64, 64)
     elif arch == "realbasicvsr":
         mid = args["mid_channels"]
         _resblocks(out, "image_cleaning.0", 3, mid, args["num_cleaning_blocks"])

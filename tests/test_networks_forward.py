@@ -367,3 +367,45 @@ def test_guided_head_sees_the_input_frame_and_bands_exactly(low_res: bool) -> No
     arch, args = detect_architecture(net.state_dict())
     assert arch == "basicvsrpp" and args["guided_head"] is True
     assert build_network(arch, **args).conv_hr.weight.shape == net.conv_hr.weight.shape
+
+
+def test_neighbour_guide_and_full_resolution_blocks_band_exactly_and_are_detected() -> None:
+    """vsrcli-denoise v2: the guide also holds frames i-1 and i+1 warped onto frame i, and residual blocks run
+    at full resolution before conv_last. Their larger receptive field still bands exactly, and a checkpoint
+    of such a network is recognised from its keys alone."""
+    from vsrcli.models import basicvsr
+    from vsrcli.models.detect import detect_architecture
+
+    torch.manual_seed(0)
+    net = build_network(
+        "basicvsrpp",
+        mid_channels=8,
+        num_blocks=1,
+        is_low_res_input=False,
+        extra_in_channels=1,
+        guided_head=True,
+        guide_neighbours=True,
+        head_blocks=2,
+    ).eval()
+    assert net.conv_hr.weight.shape[1] == 64 + 4 + 6
+    assert basicvsr.head_halo(net) == basicvsr.HEAD_HALO + 1
+    with torch.no_grad():  # the blocks start as the identity; give them weight so the halo matters
+        for block in net.head_body:
+            block.conv2.weight.normal_(0, 0.05)
+    x = torch.rand(1, 3, 4, 4 * (4 * basicvsr.HEAD_BAND_ROWS + 8), 256)
+    with torch.no_grad():
+        banded = net(x)
+    one_pass = net(x).detach()
+    torch.testing.assert_close(banded, one_pass, rtol=0, atol=1e-5)
+    with torch.no_grad():  # the neighbours are read: without their weights in conv_hr the output changes
+        net.conv_hr.weight[:, 64 + 4 :] = 0
+        assert (net(x) - banded).abs().max() > 1e-4
+    arch, args = detect_architecture(net.state_dict())
+    assert arch == "basicvsrpp"
+    assert args["guide_neighbours"] is True and args["head_blocks"] == 2 and args["extra_in_channels"] == 1
+    assert build_network(arch, **args).state_dict().keys() == net.state_dict().keys()
+
+
+def test_neighbour_guide_needs_the_restoration_variant_with_a_guide() -> None:
+    with pytest.raises(ValueError, match="guide_neighbours"):
+        build_network("basicvsrpp", mid_channels=8, num_blocks=1, guided_head=True, guide_neighbours=True)

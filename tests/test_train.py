@@ -269,6 +269,27 @@ def test_warm_start_loads_matching_tensors_only(tmp_path):
         loop.warm_start(dst, tmp_path / "x.safetensors")
 
 
+def test_warm_start_into_a_network_with_a_wider_guide_and_new_blocks_begins_where_the_old_one_left(tmp_path):
+    """The denoise-nb recipe: v1's weights, conv_hr widened by the neighbour channels (zeros), new full-res
+    blocks that start as the identity -- the warm-started network computes exactly v1's output."""
+    from safetensors.torch import save_file
+
+    from vsrcli.models.arch import build_network
+
+    args = {"mid_channels": 8, "num_blocks": 1, "is_low_res_input": False, "extra_in_channels": 1}
+    torch.manual_seed(0)
+    old = build_network("basicvsrpp", guided_head=True, **args).eval()
+    save_file({k: v.contiguous() for k, v in old.state_dict().items()}, tmp_path / "v1.safetensors")
+    new = build_network("basicvsrpp", guided_head=True, guide_neighbours=True, head_blocks=2, **args).eval()
+    loaded = loop.warm_start(new, tmp_path / "v1.safetensors")
+    assert "conv_hr.weight" in loaded and not any(k.startswith("head_body.") for k in loaded)
+    assert torch.equal(new.conv_hr.weight[:, :68], old.conv_hr.weight)
+    assert not new.conv_hr.weight[:, 68:].any()
+    x = torch.rand(1, 3, 4, 256, 256)
+    with torch.no_grad():
+        torch.testing.assert_close(new(x), old(x), rtol=0, atol=1e-6)
+
+
 def test_resume_continues_bit_for_bit(stand_ins, root, tmp_path):
     straight = loop.train(_tiny(root, iters=6), tmp_path / "straight")
     loop.train(_tiny(root, iters=6), tmp_path / "split", stop_at_step=3)

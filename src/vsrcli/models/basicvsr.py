@@ -46,12 +46,22 @@ HEAD_BAND_ROWS = 16
 HEAD_HALO = 2
 
 
+def head_halo(net: nn.Module) -> int:
+    """``HEAD_HALO`` plus a quarter input row for each 3x3 conv of a full-resolution ``head_body``."""
+    body = getattr(net, "head_body", None)
+    convs = 2 * len(body) if body is not None else 0
+    return HEAD_HALO + (convs + 3) // 4
+
+
 def _head(net: nn.Module, feat: torch.Tensor, inplace: bool, guide: torch.Tensor | None) -> torch.Tensor:
     feat = F.leaky_relu(net.upsample1(feat), 0.1, inplace=inplace)
     feat = F.leaky_relu(net.upsample2(feat), 0.1, inplace=inplace)
     if guide is not None:
         feat = torch.cat([feat, guide], dim=1)
     feat = F.leaky_relu(net.conv_hr(feat), 0.1, inplace=inplace)
+    body = getattr(net, "head_body", None)
+    if body is not None:
+        feat = body(feat)
     return net.conv_last(feat)
 
 
@@ -61,7 +71,10 @@ def upsample_head(net: nn.Module, feat: torch.Tensor, guide: torch.Tensor | None
     ``guide`` (full output resolution) is concatenated to ``conv_hr``'s input when the network has a guided
     head (vsrcli's own restoration models; official networks have none).
 
-    Without autograd the head runs band by band (``HEAD_BAND_ROWS`` rows plus ``HEAD_HALO`` of context on
+    A network may add residual blocks at output resolution between ``conv_hr`` and ``conv_last``
+    (``head_body``, vsrcli's restoration models).
+
+    Without autograd the head runs band by band (``HEAD_BAND_ROWS`` rows plus ``head_halo`` of context on
     each side, cropped back), which gives the same values as one pass: every output row sees exactly the
     input rows it would see in the whole frame.
     """
@@ -69,9 +82,10 @@ def upsample_head(net: nn.Module, feat: torch.Tensor, guide: torch.Tensor | None
     if torch.is_grad_enabled() or h <= 2 * HEAD_BAND_ROWS:
         return _head(net, feat, not torch.is_grad_enabled(), guide)
     out: torch.Tensor | None = None
+    halo = head_halo(net)
     for r0 in range(0, h, HEAD_BAND_ROWS):
         r1 = min(h, r0 + HEAD_BAND_ROWS)
-        a, b = max(0, r0 - HEAD_HALO), min(h, r1 + HEAD_HALO)
+        a, b = max(0, r0 - halo), min(h, r1 + halo)
         band_guide = None if guide is None else guide[..., 4 * a : 4 * b, :]
         band = _head(net, feat[..., a:b, :], True, band_guide)
         if out is None:

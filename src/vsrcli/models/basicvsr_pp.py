@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from vsrcli.models.basicvsr import bilinear_x4, compute_flows, upsample_head, warp
 from vsrcli.models.layers.blocks import (
     PixelShufflePack,
+    ResidualBlockNoBN,
     ResidualBlocksWithInputConv,
     check_min_size,
     is_mirror_extended,
@@ -80,8 +81,12 @@ class BasicVSRPlusPlusNet(nn.Module):
         cpu_cache_length: int = 100,
         extra_in_channels: int = 0,
         guided_head: bool = False,
+        guide_neighbours: bool = False,
+        head_blocks: int = 0,
     ) -> None:
         super().__init__()
+        if guide_neighbours and (is_low_res_input or not guided_head):
+            raise ValueError("guide_neighbours needs the restoration variant with a guided head")
         self.mid_channels = mid_channels
         self.guided_head = guided_head
         self.is_low_res_input = is_low_res_input
@@ -118,8 +123,19 @@ class BasicVSRPlusPlusNet(nn.Module):
         # vsrcli's guided head: conv_hr also sees the input frame at output resolution (bilinear x4 for SR,
         # the frame and its extra channels for restoration), so per-pixel detail and noise need not squeeze
         # through the 1/4-resolution features. Off for every official checkpoint.
-        guide_ch = (3 if is_low_res_input else in_ch) if guided_head else 0
+        # With guide_neighbours the guide also holds the previous and next frames warped onto this one by the
+        # propagation's flows (x4): the only full-resolution temporal evidence the head gets, which is what
+        # lets high-frequency noise average out across frames instead of only across 1/4-resolution features.
+        self.guide_neighbours = guide_neighbours
+        guide_ch = (3 if is_low_res_input else in_ch + (6 if guide_neighbours else 0)) if guided_head else 0
         self.conv_hr = nn.Conv2d(64 + guide_ch, 64, 3, 1, 1)
+        if head_blocks:
+            # Full-resolution residual blocks for per-pixel restoration; they start as the identity (zero
+            # second conv), so a network warm-started from one without them computes the same function.
+            self.head_body = nn.Sequential(*[ResidualBlockNoBN(64) for _ in range(head_blocks)])
+            for block in self.head_body:
+                nn.init.zeros_(block.conv2.weight)
+                nn.init.zeros_(block.conv2.bias)
         self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
 
     def _cpu_cache_active(self, lqs: torch.Tensor) -> bool:
@@ -168,6 +184,23 @@ class BasicVSRPlusPlusNet(nn.Module):
             if cache:
                 torch.cuda.empty_cache()
         return out[::-1] if backward else out
+
+    @staticmethod
+    def _warped_neighbours(
+        images: torch.Tensor, flows_forward: torch.Tensor, flows_backward: torch.Tensor, i: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames i-1 and i+1 warped onto frame i with the 1/4-resolution flows scaled x4 (the frame itself at
+        the clip's ends)."""
+        t = images.shape[1]
+        device = images.device
+
+        def full_res(flow: torch.Tensor) -> torch.Tensor:
+            return 4 * F.interpolate(flow.to(device), scale_factor=4, mode="bilinear", align_corners=False)
+
+        current = images[:, i]
+        prev = warp(images[:, i - 1], full_res(flows_forward[:, i - 1])) if i > 0 else current
+        nxt = warp(images[:, i + 1], full_res(flows_backward[:, i])) if i < t - 1 else current
+        return prev, nxt
 
     def forward(self, lqs: torch.Tensor) -> torch.Tensor:
         """(N, T, 3+extra, H, W) in [0, 1] -> (N, T, 3, sH, sW), unclamped."""
@@ -220,6 +253,9 @@ class BasicVSRPlusPlusNet(nn.Module):
             guide = None
             if self.guided_head:
                 guide = skip if self.is_low_res_input else lqs[:, i]
+            if self.guide_neighbours:
+                neighbours = self._warped_neighbours(images, flows_forward, flows_backward, i)
+                guide = torch.cat([guide, *neighbours], dim=1)
             hr = upsample_head(self, self.reconstruction(hr), guide)
             hr = hr + skip
             if cache:

@@ -117,9 +117,14 @@ def _detect_basicvsrpp(state: Mapping[str, Any]) -> dict[str, Any]:
     head_in = _need(state, "conv_hr.weight", what)[1]
     if head_in != 64:  # vsrcli's guided head: the input frame joins conv_hr's 64 channels
         guide = head_in - 64
-        if guide != (3 if low_res else 3 + extra_in):
+        frame = 3 if low_res else 3 + extra_in
+        if guide not in (frame, frame + 6) or (low_res and guide != frame):
             raise CheckpointError(f"{what}: conv_hr takes {head_in} channels, not 64 or a guided head's")
         args["guided_head"] = True
+        if guide == frame + 6:  # and the warped previous and next frames
+            args["guide_neighbours"] = True
+    if any(k.startswith("head_body.") for k in state):
+        args["head_blocks"] = _count_blocks(state, "head_body", what)
     return args
 
 
@@ -198,4 +203,8 @@ def arch_label(arch: str, arch_args: Mapping[str, Any]) -> str:
             text += f" (+{arch_args['extra_in_channels']} input channels)"
         if arch_args.get("guided_head"):
             text += ", guided head"
+        if arch_args.get("guide_neighbours"):
+            text += " with neighbours"
+        if arch_args.get("head_blocks"):
+            text += f" (+{arch_args['head_blocks']} full-res blocks)"
     return text

@@ -138,8 +138,23 @@ def _zero_flow(ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
     return ref.new_zeros(ref.shape[0], 2, *ref.shape[-2:])
 
 
+def _widened(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor | None:
+    """A conv weight that gained input channels: the old ones first, zeros for the new (same function)."""
+    if old.ndim != 4 or new.ndim != 4 or old.shape[1] >= new.shape[1]:
+        return None
+    if old.shape[0] != new.shape[0] or old.shape[2:] != new.shape[2:]:
+        return None
+    out = torch.zeros_like(new)
+    out[:, : old.shape[1]] = old
+    return out
+
+
 def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
-    """Load the tensors of ``path`` whose names and shapes match; returns the names that were loaded."""
+    """Load the tensors of ``path`` whose names and shapes match; returns the names that were loaded.
+
+    A conv whose input grew (e.g. a guide that gained channels) keeps its old weights for the leading input
+    channels and starts with zeros for the new ones, so the warm-started network begins where the old left.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: init weights not found")
@@ -150,11 +165,14 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
     else:
         state = load_checkpoint(path)["model"]
     own = model.state_dict()
-    loaded = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
-    if not loaded:
+    tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    for k, v in state.items():
+        if k in own and k not in tensors and (grown := _widened(v, own[k])) is not None:
+            tensors[k] = grown
+    if not tensors:
         raise CheckpointError(f"{path}: no tensor matches the network (wrong architecture?)")
-    model.load_state_dict({k: state[k] for k in loaded}, strict=False)
-    return loaded
+    model.load_state_dict(tensors, strict=False)
+    return list(tensors)
 
 
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:

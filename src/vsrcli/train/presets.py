@@ -105,6 +105,23 @@ PRESETS: dict[str, dict[str, Any]] = {
         "arch_args": {**_RESTORE_ARCH, "extra_in_channels": 1},
         "degradation": {"kind": "noise", "scale": 1, "sigma": [0.0, 50.0], "noise_map": True},
     },
+    # vsrcli-denoise v2: the shipped c32n4 denoiser, warm-started, gains the warped previous and next frames
+    # in its guide and two 64-channel residual blocks at full resolution (both start as a no-op, so step 0
+    # computes what v1 does). Its SPyNet had learnt almost no motion from a zero-flow start (mean |flow| 0.22
+    # px on a parkour pair at 1/4 size), useless for warping neighbours, so it first learns synthetic flows.
+    # Real 4-frame clips (no mirroring): a mirrored clip would hand frame 2 an exact copy of itself,
+    # re-noised, as its neighbour. ~4 s per step here.
+    "denoise-nb": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4nb-denoise",
+        "description": "Strided BasicVSR++ denoiser with warped neighbours and full-resolution blocks.",
+        "init": "training/basicvsrpp-c32n4-denoise/checkpoint.pt",
+        "arch_args": {**_RESTORE_ARCH, "extra_in_channels": 1, "guide_neighbours": True, "head_blocks": 2},
+        "data": {**_RESTORE["data"], "seq_flip": False},
+        "degradation": {"kind": "noise", "scale": 1, "sigma": [0.0, 50.0], "noise_map": True},
+        "optim": {**_OPTIM, "fix_iter": 100, "flow_pretrain_iters": 600},
+        "run": {**_RESTORE["run"], "iters": 1300},
+    },
     "deblur": {
         **_RESTORE,
         "name": "basicvsrpp-c32n4-deblur",
