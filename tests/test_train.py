@@ -290,6 +290,27 @@ def test_warm_start_into_a_network_with_a_wider_guide_and_new_blocks_begins_wher
         torch.testing.assert_close(new(x), old(x), rtol=0, atol=1e-6)
 
 
+def test_warm_start_from_a_denoiser_drops_its_noise_map_so_the_start_is_that_denoiser_at_sigma_0(tmp_path):
+    from safetensors.torch import save_file
+
+    from vsrcli.models.arch import build_network
+
+    args = {"mid_channels": 8, "num_blocks": 1, "is_low_res_input": False, "guided_head": True}
+    args |= {"guide_neighbours": True, "head_blocks": 1}
+    torch.manual_seed(0)
+    denoiser = build_network("basicvsrpp", extra_in_channels=1, **args).eval()
+    with torch.no_grad():
+        denoiser.head_body[0].conv2.weight.normal_(0, 0.05)
+    save_file({k: v.contiguous() for k, v in denoiser.state_dict().items()}, tmp_path / "d.safetensors")
+    deblurrer = build_network("basicvsrpp", **args).eval()
+    loaded = loop.warm_start(deblurrer, tmp_path / "d.safetensors")
+    assert {"feat_extract.0.weight", "conv_hr.weight", "head_body.0.conv2.weight"} <= set(loaded)
+    x = torch.rand(1, 3, 3, 256, 256)
+    with torch.no_grad():
+        at_sigma_0 = denoiser(torch.cat([x, torch.zeros_like(x[:, :, :1])], dim=2))
+        torch.testing.assert_close(deblurrer(x), at_sigma_0, rtol=0, atol=1e-6)
+
+
 def test_resume_continues_bit_for_bit(stand_ins, root, tmp_path):
     straight = loop.train(_tiny(root, iters=6), tmp_path / "straight")
     loop.train(_tiny(root, iters=6), tmp_path / "split", stop_at_step=3)

@@ -185,6 +185,25 @@ class BasicVSRPlusPlusNet(nn.Module):
                 torch.cuda.empty_cache()
         return out[::-1] if backward else out
 
+    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A restoration network's weights for this one when only the conditioning inputs differ: a
+        noise-conditioned denoiser without its noise-map channels (in ``feat_extract.0`` and the guide of
+        ``conv_hr``) is that denoiser told sigma = 0, a sound start for deblurring or decompression."""
+        first = state.get("feat_extract.0.weight")
+        if self.is_low_res_input or first is None:
+            return state
+        drop = first.shape[1] - (3 + self.extra_in_channels)
+        if drop <= 0:
+            return state
+        keep = 3 + self.extra_in_channels
+        out = dict(state)
+        out["feat_extract.0.weight"] = first[:, :keep]
+        hr = state.get("conv_hr.weight")
+        if hr is not None and self.guided_head:
+            start = 64 + keep  # the guide is [features, RGB, extra channels, neighbours]
+            out["conv_hr.weight"] = torch.cat([hr[:, :start], hr[:, start + drop :]], dim=1)
+        return out
+
     @staticmethod
     def _warped_neighbours(
         images: torch.Tensor, flows_forward: torch.Tensor, flows_backward: torch.Tensor, i: int

@@ -154,6 +154,8 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
 
     A conv whose input grew (e.g. a guide that gained channels) keeps its old weights for the leading input
     channels and starts with zeros for the new ones, so the warm-started network begins where the old left.
+    A network may first adapt the weights to itself (``adapt_state_dict``: e.g. a denoiser's noise-map
+    channels dropped for a deblurrer).
     """
     path = Path(path)
     if not path.is_file():
@@ -164,6 +166,8 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
         state = load_file(str(path))
     else:
         state = load_checkpoint(path)["model"]
+    if hasattr(model, "adapt_state_dict"):
+        state = model.adapt_state_dict(dict(state))
     own = model.state_dict()
     tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     for k, v in state.items():
