@@ -111,6 +111,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # px on a parkour pair at 1/4 size), useless for warping neighbours, so it first learns synthetic flows.
     # Real 4-frame clips (no mirroring): a mirrored clip would hand frame 2 an exact copy of itself,
     # re-noised, as its neighbour. ~4 s per step here.
+    # Tried and stopped at step 381 of 1300 (training/basicvsrpp-c32n4nb-denoise): val PSNR-Y 28.55 /
+    # 28.47 / 28.35 at steps 100 / 200 / 300 against v1's 28.56. The neighbour weights in conv_hr had only
+    # grown to a mean |w| of 0.0008 (0.038 for the frame): flows from 1/4-size frames, scaled x4, misalign
+    # full-resolution detail by pixels, so the neighbours carry little the features do not. Not shipped.
     "denoise-nb": {
         **_RESTORE,
         "name": "basicvsrpp-c32n4nb-denoise",
@@ -122,9 +126,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim": {**_OPTIM, "fix_iter": 100, "flow_pretrain_iters": 600},
         "run": {**_RESTORE["run"], "iters": 1300},
     },
-    # The deblurrer starts from denoise-nb told sigma = 0 (its noise-map channels dropped): motion-aware flows
-    # and trained full-resolution blocks, where the plain preset's shallow head had gained +0.07 dB in 600
-    # steps. Blur leaves the flows usable, so SPyNet trains (at 0.125x) from the first step.
+    # The deblurrer starts from denoise-nb (its step-381 state) told sigma = 0 (its noise-map channels
+    # dropped): motion-aware flows and full-resolution blocks, where the plain preset's shallow head had
+    # gained +0.07 dB in 600 steps. Blur leaves the flows usable, so SPyNet trains (at 0.125x) from step 0.
     "deblur-nb": {
         **_RESTORE,
         "name": "basicvsrpp-c32n4nb-deblur",
@@ -134,7 +138,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data": {**_RESTORE["data"], "seq_flip": False},
         "degradation": {"kind": "blur", "scale": 1, "blur_kinds": ["gaussian", "motion", "average"]},
         "optim": {**_OPTIM, "fix_iter": 0},
-        "run": {**_RESTORE["run"], "iters": 700},
+        "run": {**_RESTORE["run"], "iters": 1200},
     },
     "deblur": {
         **_RESTORE,
