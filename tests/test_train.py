@@ -311,6 +311,17 @@ def test_warm_start_from_a_denoiser_drops_its_noise_map_so_the_start_is_that_den
         torch.testing.assert_close(deblurrer(x), at_sigma_0, rtol=0, atol=1e-6)
 
 
+def test_the_output_head_is_upsampling_conv_hr_head_body_and_conv_last():
+    from vsrcli.models.arch import build_network
+
+    net = build_network(
+        "basicvsrpp", mid_channels=8, num_blocks=1, is_low_res_input=False, guided_head=True, head_blocks=1
+    )
+    head = {n.split(".")[0] for n, _ in net.named_parameters() if loop.is_head(n)}
+    assert head == {"upsample1", "upsample2", "conv_hr", "head_body", "conv_last"}
+    assert loop.is_head("basicvsr.conv_last.weight") and not loop.is_head("backbone.forward_1.main.0.weight")
+
+
 def test_resume_continues_bit_for_bit(stand_ins, root, tmp_path):
     straight = loop.train(_tiny(root, iters=6), tmp_path / "straight")
     loop.train(_tiny(root, iters=6), tmp_path / "split", stop_at_step=3)

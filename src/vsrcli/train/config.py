@@ -79,6 +79,9 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     weight_decay: float = 0.0
     spynet_lr_mult: float = 0.125
+    # The output head (upsample1/2, conv_hr, head_body, conv_last) at this multiple: a warm-started restorer
+    # whose task changes (denoise -> deblur) must mostly relearn its per-pixel head, not the propagation.
+    head_lr_mult: float = 1.0
     fix_iter: int = 0  # SPyNet is frozen for the first fix_iter steps
     warmup: int = 0  # linear warm-up steps before the cosine
     grad_clip: float = 1.0  # max global gradient norm; 0 disables
@@ -252,8 +255,10 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(
             f"degradation.blur_kinds must be a non-empty subset of gaussian, motion, average: {bad}"
         )
-    if r.iters < 1 or o.lr <= 0 or not 0 <= o.spynet_lr_mult:
-        raise UsageError("run.iters must be >= 1, optim.lr > 0 and optim.spynet_lr_mult >= 0")
+    if r.iters < 1 or o.lr <= 0 or not 0 <= o.spynet_lr_mult or not 0 < o.head_lr_mult:
+        raise UsageError(
+            "run.iters must be >= 1, optim.lr > 0, optim.spynet_lr_mult >= 0 and optim.head_lr_mult > 0"
+        )
     if o.loss not in ("charbonnier", "l1", "mse"):
         raise UsageError(f"unknown loss {o.loss!r}", hint="charbonnier, l1 or mse")
     if r.checkpoint_minutes <= 0 or r.log_every < 1 or r.val_every < 0:

@@ -84,6 +84,14 @@ def is_spynet(name: str) -> bool:
     return name.startswith("spynet.") or ".spynet." in name
 
 
+HEAD_PREFIXES = ("upsample1.", "upsample2.", "conv_hr.", "head_body.", "conv_last.")
+
+
+def is_head(name: str) -> bool:
+    """The per-pixel output head of the BasicVSR family (after the propagation)."""
+    return name.startswith(HEAD_PREFIXES) or name.startswith(tuple("basicvsr." + p for p in HEAD_PREFIXES))
+
+
 def zero_flow_init(model: torch.nn.Module) -> int:
     """Zero the last convolution of every SPyNet level (the only convs with 2 outputs), so an untrained SPyNet
     predicts no motion instead of random flows; returns how many were zeroed."""
@@ -409,10 +417,14 @@ def train(
     # layout (benchmarks/conv_throughput.py); values are unchanged up to summation order.
     model = model.to(device, memory_format=torch.channels_last)
     spy = [p for n, p in model.named_parameters() if is_spynet(n)]
-    main = [p for n, p in model.named_parameters() if not is_spynet(n)]
+    split_head = cfg.optim.head_lr_mult != 1.0
+    head = [p for n, p in model.named_parameters() if split_head and is_head(n)]
+    main = [p for n, p in model.named_parameters() if not is_spynet(n) and not (split_head and is_head(n))]
     groups = [{"params": main, "lr_mult": 1.0}]
     if spy:
         groups.append({"params": spy, "lr_mult": cfg.optim.spynet_lr_mult})
+    if head:
+        groups.append({"params": head, "lr_mult": cfg.optim.head_lr_mult})
     opt = torch.optim.Adam(
         groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
     )
