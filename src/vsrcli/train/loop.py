@@ -40,7 +40,7 @@ FORMAT = "vsrcli-train-checkpoint/1"
 # changed continues bit for bit.
 RESUMABLE_CHANGES = {("run", "iters"), ("run", "device"), ("run", "threads"), ("run", "checkpoint_minutes")}
 RESUMABLE_CHANGES |= {("data", "clip_len"), ("data", "patch"), ("data", "batch"), ("optim", "fix_iter")}
-RESUMABLE_CHANGES |= {("run", "log_every"), ("run", "val_every"), ("run", "export_dtype")}
+RESUMABLE_CHANGES |= {("run", "log_every"), ("run", "val_every"), ("run", "export_dtype"), ("optim", "loss")}
 RESUMABLE_CHANGES |= {("data", "cache_mb"), ("data", "root")}
 
 
