@@ -89,7 +89,7 @@ HEAD_PREFIXES = ("upsample1.", "upsample2.", "conv_hr.", "head_body.", "conv_las
 
 def is_head(name: str) -> bool:
     """The per-pixel output head of the BasicVSR family (after the propagation)."""
-    return name.startswith(HEAD_PREFIXES) or name.startswith(tuple("basicvsr." + p for p in HEAD_PREFIXES))
+    return name.removeprefix("basicvsr.").startswith(HEAD_PREFIXES)
 
 
 def zero_flow_init(model: torch.nn.Module) -> int:
@@ -175,7 +175,7 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
     else:
         state = load_checkpoint(path)["model"]
     if hasattr(model, "adapt_state_dict"):
-        state = model.adapt_state_dict(dict(state))
+        state = model.adapt_state_dict(state)
     own = model.state_dict()
     tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     for k, v in state.items():
@@ -417,7 +417,7 @@ def train(
     # layout (benchmarks/conv_throughput.py); values are unchanged up to summation order.
     model = model.to(device, memory_format=torch.channels_last)
     spy = [p for n, p in model.named_parameters() if is_spynet(n)]
-    split_head = cfg.optim.head_lr_mult != 1.0
+    split_head = cfg.optim.head_lr_mult != 1.0  # no extra group otherwise: older runs resume unchanged
     head = [p for n, p in model.named_parameters() if split_head and is_head(n)]
     main = [p for n, p in model.named_parameters() if not is_spynet(n) and not (split_head and is_head(n))]
     groups = [{"params": main, "lr_mult": 1.0}]
