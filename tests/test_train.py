@@ -269,6 +269,20 @@ def test_warm_start_loads_matching_tensors_only(tmp_path):
         loop.warm_start(dst, tmp_path / "x.safetensors")
 
 
+def test_flow_only_warm_start_takes_spynet_from_one_file_and_leaves_the_rest(tmp_path):
+    """init_flow: motion estimation from a run that learnt it, everything else from init."""
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    src, dst = StandInVSR(mid_channels=4), StandInVSR(mid_channels=4)
+    body_before = dst.body[0].weight.detach().clone()
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, tmp_path / "w.safetensors")
+    loaded = loop.warm_start(dst, tmp_path / "w.safetensors", flow_only=True)
+    assert loaded and all(loop.is_spynet(k) for k in loaded)
+    assert torch.equal(dst.spynet.conv.weight, src.spynet.conv.weight)
+    assert torch.equal(dst.body[0].weight, body_before) and not torch.equal(body_before, src.body[0].weight)
+
+
 def test_warm_start_into_a_network_with_a_wider_guide_and_new_blocks_begins_where_the_old_one_left(tmp_path):
     """The denoise-nb recipe: v1's weights, conv_hr widened by the neighbour channels (zeros), new full-res
     blocks that start as the identity -- the warm-started network computes exactly v1's output."""

@@ -130,6 +130,7 @@ class TrainConfig:
     arch_args: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     init: str = ""  # weights to start from (.safetensors or a run's checkpoint.pt); matching tensors load
+    init_flow: str = ""  # then only the flow network (spynet.*) from here: a run that learnt motion
     data: DataConfig = field(default_factory=DataConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -157,13 +157,14 @@ def _widened(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor | None:
     return out
 
 
-def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
+def warm_start(model: torch.nn.Module, path: str | Path, *, flow_only: bool = False) -> list[str]:
     """Load the tensors of ``path`` whose names and shapes match; returns the names that were loaded.
 
     A conv whose input grew (e.g. a guide that gained channels) keeps its old weights for the leading input
     channels and starts with zeros for the new ones, so the warm-started network begins where the old left.
     A network may first adapt the weights to itself (``adapt_state_dict``: e.g. a denoiser's noise-map
-    channels dropped for a deblurrer).
+    channels dropped for a deblurrer). ``flow_only`` loads only the flow network (SPyNet), so a run can take
+    its motion estimation from one checkpoint and everything else from another.
     """
     path = Path(path)
     if not path.is_file():
@@ -176,6 +177,8 @@ def warm_start(model: torch.nn.Module, path: str | Path) -> list[str]:
         state = load_checkpoint(path)["model"]
     if hasattr(model, "adapt_state_dict"):
         state = model.adapt_state_dict(state)
+    if flow_only:
+        state = {k: v for k, v in state.items() if is_spynet(k)}
     own = model.state_dict()
     tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     for k, v in state.items():
@@ -413,6 +416,8 @@ def train(
         zero_flow_init(model)
     if cfg.init:
         warm_start(model, cfg.init)
+    if cfg.init_flow:
+        warm_start(model, cfg.init_flow, flow_only=True)
     # channels_last: oneDNN's convolutions (forward and backward) run ~1.5x faster on this CPU in that
     # layout (benchmarks/conv_throughput.py); values are unchanged up to summation order.
     model = model.to(device, memory_format=torch.channels_last)

@@ -163,6 +163,25 @@ PRESETS: dict[str, dict[str, Any]] = {
         "arch_args": dict(_RESTORE_ARCH),
         "degradation": {"kind": "compress", "scale": 1, "crf": [28, 40], "codec": "libx264"},
     },
+    # vsrcli-decompress: the shipped c32n4 denoiser told sigma = 0 (it loses 0.28 dB on the held-out clips
+    # at CRF 35: a near-identity start), plus two full-resolution residual blocks (deblocking is local and
+    # per-pixel; they start as a no-op). MSE from step 0: L1 starved the deblurrer (see deblur-nb). SPyNet
+    # takes its SPyNet from the deblur-nb run (600 steps on synthetic flows, then 1548 on real clips): v1's
+    # predicted almost no motion, and re-learning flows here would cost ~25 min of 256-pixel pre-training.
+    # Real 4-frame clips, no mirroring: a mirrored frame pair is coded as a skip, handing the network two
+    # copies of the same artefacts.
+    "decompress-hb": {
+        **_RESTORE,
+        "name": "basicvsrpp-c32n4hb-decompress",
+        "description": "Strided BasicVSR++ for H.264 artefacts (CRF 28-40) with full-resolution blocks.",
+        "init": "training/basicvsrpp-c32n4-denoise/checkpoint.pt",
+        "init_flow": "training/basicvsrpp-c32n4nb-deblur/checkpoint.pt",
+        "arch_args": {**_RESTORE_ARCH, "head_blocks": 2},
+        "data": {**_RESTORE["data"], "seq_flip": False},
+        "degradation": {"kind": "compress", "scale": 1, "crf": [28, 40], "codec": "libx264"},
+        "optim": {**_OPTIM, "fix_iter": 0, "head_lr_mult": 2.0, "loss": "mse"},
+        "run": {**_RESTORE["run"], "iters": 2000},
+    },
     "realbasicvsr": {
         **_SR_X4,
         "name": "realbasicvsr-c32-bx4",
