@@ -516,6 +516,15 @@ _DEBLUR_METRICS: dict[str, dict[str, float]] = {
         "input_psnr": 26.6996,
     },
 }
+# `DECOMPRESS_MODEL=weights/<file> benchmarks/restore_heldout.sh decompress`: the same 6 clips, x264 CRF 35.
+_DECOMPRESS_METRICS: dict[str, dict[str, float]] = {
+    "held-out DAVIS + Vimeo-90K-T, 6 clips (x264 CRF 35, RGB)": {
+        "psnr": 28.9871,
+        "ssim": 0.8200,
+        "input_psnr": 28.7043,
+        "input_ssim": 0.8155,
+    },
+}
 # `vsrcli benchmark ../shared/data/VideoLQ_sample --no-reference --max-frames 10 -m vsrcli-x4
 # -m vsrcli-realx4` (no ground truth: output noise averaged back to the input size, 0-255) and the run's own
 # validation (DAVIS blackswan, car-roundabout, parkour under the training degradation, PSNR-Y).
@@ -621,6 +630,25 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         "+0.8 dB on soft (Gaussian-blurred) footage, +0.3 on camera shake, -0.15 on frame-averaged motion "
         "blur; for strong motion blur download the official basicvsrpp-deblur-gopro.",
         default_for=("deblur",),
+    ),
+    ModelEntry(
+        name="vsrcli-decompress",
+        arch="basicvsrpp",
+        arch_args={**_PP_RESTORE, "head_blocks": 2},
+        task="decompress",
+        scale=1,
+        **_committed("basicvsrpp-c32n4hb-decompress-b4d0e977.safetensors"),
+        degradation="real H.264: x264 through PyAV at CRF 28-40 (one CRF per 4-frame clip, encoder defaults)",
+        training_data=_SHIPPED_DATA,
+        metrics=_DECOMPRESS_METRICS,
+        num_params=3177487,
+        source="vsrcli train --preset decompress-hb: warm-started from vsrcli-denoise told sigma = 0, "
+        "SPyNet from deblur-nb, 1700 iterations (MSE) in 1.9 h on 2 CPU cores; "
+        "training/basicvsrpp-c32n4hb-decompress",
+        notes="vsrcli's own strided BasicVSR++ for compression artefacts (c32n4, guided head, two "
+        "full-resolution blocks, float16 weights), the offline default of `vsrcli decompress`. Briefly "
+        "trained: +0.28 dB at CRF 35; for more download the official basicvsrpp-ntire-decompress-track1.",
+        default_for=("decompress",),
     ),
     ModelEntry(
         name="vsrcli-realx4",
