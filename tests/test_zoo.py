@@ -130,7 +130,9 @@ def test_list_by_task():
     deblur = zoo.list_entries("deblur")
     assert {e.name for e in deblur if e.official} == {"basicvsrpp-deblur-dvd", "basicvsrpp-deblur-gopro"}
     assert [e.name for e in deblur if not e.official] == ["vsrcli-deblur"]
-    assert len([e for e in zoo.list_entries("decompress") if e.official]) == 3
+    decompress = zoo.list_entries("decompress")
+    assert len([e for e in decompress if e.official]) == 3
+    assert [e.name for e in decompress if not e.official] == ["vsrcli-decompress"]
     real = zoo.list_entries("sr-x4-real")
     assert [e.name for e in real if e.official] == ["realbasicvsr", "realbasicvsr-wogan"]
     assert [e.name for e in real if not e.official] == ["vsrcli-realx4"]  # the default of upscale --real

@@ -175,10 +175,10 @@ def warm_start(model: torch.nn.Module, path: str | Path, *, flow_only: bool = Fa
         state = load_file(str(path))
     else:
         state = load_checkpoint(path)["model"]
-    if hasattr(model, "adapt_state_dict"):
-        state = model.adapt_state_dict(state)
     if flow_only:
         state = {k: v for k, v in state.items() if is_spynet(k)}
+    elif hasattr(model, "adapt_state_dict"):
+        state = model.adapt_state_dict(state)
     own = model.state_dict()
     tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     for k, v in state.items():

@@ -136,8 +136,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # 3-layer CNN on the same data and Gaussian blur gained -0.00 dB in 150 steps under L1 and +1.0 under MSE,
     # so the run was resumed with optim.loss = "mse" (a resumable change) and --iters 1300, and stopped at
     # step 1167 (training/basicvsrpp-c32n4nb-deblur; --resume continues it). Val PSNR-Y (input 25.90) by
-    # step: 700 26.00 (end of L1) · 800 26.05 · 900 26.10 · 1000 26.13 · 1100 26.18. Not shipped: on the val
-    # crops it gains +0.5-0.8 dB (RGB) on Gaussian sigma 1.5 and +0.05-0.19 on a 9-px motion blur.
+    # step: 700 26.00 (end of L1) · 800 26.05 · 900 26.10 · 1000 26.13 · 1100 26.18. Shipped as vsrcli-deblur
+    # so `vsrcli deblur` works offline; held out it gains +0.83 dB (RGB) on Gaussian sigma 1.5, +0.32 on a
+    # 9-px motion blur and -0.15 on a 5-frame average, far from the +2 dB bar.
     "deblur-nb": {
         **_RESTORE,
         "name": "basicvsrpp-c32n4nb-deblur",
@@ -165,7 +166,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # vsrcli-decompress: the shipped c32n4 denoiser told sigma = 0 (it loses 0.28 dB on the held-out clips
     # at CRF 35: a near-identity start), plus two full-resolution residual blocks (deblocking is local and
-    # per-pixel; they start as a no-op). MSE from step 0: L1 starved the deblurrer (see deblur-nb). SPyNet
+    # per-pixel; they start as a no-op). MSE from step 0: L1 starved the deblurrer (see deblur-nb). It
     # takes its SPyNet from the deblur-nb run (600 steps on synthetic flows, then 1548 on real clips): v1's
     # predicted almost no motion, and re-learning flows here would cost ~25 min of 256-pixel pre-training.
     # Real 4-frame clips, no mirroring: a mirrored frame pair is coded as a skip, handing the network two
