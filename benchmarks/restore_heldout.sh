@@ -19,7 +19,7 @@ what=${1:-all}
 common=("$held" --max-frames 10 --threads "${THREADS:-2}")
 if [[ $what == all || $what == denoise ]]; then
   for s in 25 50; do
-    vsrcli benchmark "${common[@]}" --degrade "noise:$s" --model vsrcli-denoise --nlm \
+    vsrcli benchmark "${common[@]}" --degrade "noise:$s" --model "${DENOISE_MODEL:-vsrcli-denoise}" --nlm \
       --json "$out/denoise-$s.json" | tee "$out/denoise-$s.txt"
   done
 fi

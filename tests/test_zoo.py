@@ -126,7 +126,12 @@ def test_unknown_name_suggests_close_ones():
 def test_list_by_task():
     official = [e.name for e in zoo.list_entries("denoise") if e.official]
     assert official == ["basicvsrpp-denoise"]
-    assert "vsrcli-denoise" in [e.name for e in zoo.list_entries("denoise")]  # the shipped default
+    shipped = [e for e in zoo.list_entries("denoise") if not e.official]
+    assert [e.name for e in shipped] == ["vsrcli-denoise", "vsrcli-denoise-1pass"]
+    # the default runs the motion-compensated second pass; the other entry is the same network without it
+    default, single = shipped
+    assert zoo.default_for("denoise") is default and default.arch_args["prefilter_radius"] == 2
+    assert "prefilter_radius" not in single.arch_args
     deblur = zoo.list_entries("deblur")
     assert {e.name for e in deblur if e.official} == {"basicvsrpp-deblur-dvd", "basicvsrpp-deblur-gopro"}
     assert [e.name for e in deblur if not e.official] == ["vsrcli-deblur"]

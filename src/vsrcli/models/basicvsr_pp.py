@@ -20,6 +20,7 @@ from vsrcli.models.layers.blocks import (
     is_mirror_extended,
 )
 from vsrcli.models.layers.deform import DeformConvBase
+from vsrcli.models.layers.prefilter import motion_compensated_average
 from vsrcli.models.spynet import SPyNet
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
@@ -83,10 +84,17 @@ class BasicVSRPlusPlusNet(nn.Module):
         guided_head: bool = False,
         guide_neighbours: bool = False,
         head_blocks: int = 0,
+        prefilter_radius: int = 0,
+        prefilter_strictness: float = 0.5,
     ) -> None:
         super().__init__()
         if guide_neighbours and (is_low_res_input or not guided_head):
             raise ValueError("guide_neighbours needs the restoration variant with a guided head")
+        if prefilter_radius and (is_low_res_input or extra_in_channels != 1):
+            raise ValueError("prefilter_radius needs the restoration variant with a noise-level map")
+        # Inference only: a second pass over motion-compensated averages of the input (layers/prefilter.py).
+        self.prefilter_radius = prefilter_radius
+        self.prefilter_strictness = prefilter_strictness
         self.mid_channels = mid_channels
         self.guided_head = guided_head
         self.is_low_res_input = is_low_res_input
@@ -222,7 +230,27 @@ class BasicVSRPlusPlusNet(nn.Module):
         return prev, nxt
 
     def forward(self, lqs: torch.Tensor) -> torch.Tensor:
-        """(N, T, 3+extra, H, W) in [0, 1] -> (N, T, 3, sH, sW), unclamped."""
+        """(N, T, 3+extra, H, W) in [0, 1] -> (N, T, 3, sH, sW), unclamped.
+
+        With ``prefilter_radius`` (and not training) a denoiser runs twice: once on the input, then on each
+        frame averaged with its aligned neighbours, told the lower noise level that is left."""
+        if not self.prefilter_radius or self.training or lqs.shape[1] < 2:
+            return self._single_pass(lqs)
+        first = self._single_pass(lqs).clamp(0, 1).to(lqs.device)
+        inputs = []
+        for i in range(lqs.shape[0]):
+            average, level = motion_compensated_average(
+                lqs[i, :, :3],
+                first[i],
+                lqs[i, :, 3:4],
+                self.spynet,
+                self.prefilter_radius,
+                self.prefilter_strictness,
+            )
+            inputs.append(torch.cat([average, level], dim=1).to(lqs.dtype))
+        return self._single_pass(torch.stack(inputs))
+
+    def _single_pass(self, lqs: torch.Tensor) -> torch.Tensor:
         n, t, c, h, w = lqs.shape
         if c != 3 + self.extra_in_channels:
             raise ValueError(f"BasicVSR++ expects {3 + self.extra_in_channels} input channels, got {c}")

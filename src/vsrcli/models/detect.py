@@ -207,4 +207,6 @@ def arch_label(arch: str, arch_args: Mapping[str, Any]) -> str:
             text += " with neighbours"
         if arch_args.get("head_blocks"):
             text += f" (+{arch_args['head_blocks']} full-res blocks)"
+        if arch_args.get("prefilter_radius"):
+            text += f", 2 passes (motion-compensated, radius {arch_args['prefilter_radius']})"
     return text
