@@ -55,7 +55,7 @@ def _list(task: str | None, as_json: bool) -> None:
     table.add_column("task", no_wrap=True)
     table.add_column("scale", justify="right", no_wrap=True)
     table.add_column("params (M)", justify="right", no_wrap=True)
-    table.add_column("architecture", no_wrap=True)
+    table.add_column("architecture")  # wraps, so that names stay whole
     table.add_column("downloaded", justify="center", no_wrap=True)
     for entry in entries:
         name = entry.name + (f" (default: {', '.join(entry.default_for)})" if entry.default_for else "")

@@ -20,6 +20,9 @@ from vsrcli.errors import CheckpointError
 
 #: BasicVSR++ deformable alignment: 16 groups x 27 (2 offsets + 1 mask per 3x3 tap) output channels.
 _PP_DEFORM_GROUPS = 16
+#: Arguments that change how a network runs but not its tensors, so no checkpoint reveals them: a bare file
+#: runs without them; the zoo entry (or the model card) is where they live.
+RUNTIME_ARGS = ("prefilter_radius", "prefilter_strictness")
 
 ARCH_LABELS = {
     "basicvsr": "BasicVSR",
@@ -208,5 +211,5 @@ def arch_label(arch: str, arch_args: Mapping[str, Any]) -> str:
         if arch_args.get("head_blocks"):
             text += f" (+{arch_args['head_blocks']} full-res blocks)"
         if arch_args.get("prefilter_radius"):
-            text += f", 2 passes (motion-compensated, radius {arch_args['prefilter_radius']})"
+            text += ", two passes (motion-compensated)"
     return text

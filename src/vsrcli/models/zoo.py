@@ -486,14 +486,14 @@ _SHIPPED_DATA = (
 # (DAVIS blackswan, car-roundabout, parkour; Vimeo-90K-T 00002/0004, 0007, 0008), RGB.
 _DENOISE_METRICS: dict[str, dict[str, float]] = {
     "held-out DAVIS + Vimeo-90K-T, 6 clips (noise sigma 25, RGB)": {
-        "psnr": 29.6068,
-        "ssim": 0.8247,
+        "psnr": 29.7988,
+        "ssim": 0.8329,
         "input_psnr": 20.4565,
         "nlm_psnr": 27.0832,
     },
     "held-out DAVIS + Vimeo-90K-T, 6 clips (noise sigma 50, RGB)": {
-        "psnr": 27.1504,
-        "ssim": 0.7057,
+        "psnr": 27.4219,
+        "ssim": 0.7239,
         "input_psnr": 15.1037,
         "nlm_psnr": 23.7355,
     },
@@ -617,14 +617,15 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         },
         task="denoise",
         scale=1,
-        **_committed("basicvsrpp-c32n4mc-denoise-bd72af9f.safetensors"),
+        **_committed("basicvsrpp-c32n4mc-denoise-ad38af76.safetensors"),
         degradation="additive Gaussian noise, sigma uniform in [0, 50] (0-255 scale), given as a noise-level "
         "map (the fourth input channel)",
         training_data=_SHIPPED_DATA,
         metrics=_DENOISE_METRICS,
         num_params=3030639,
         source="vsrcli-denoise-1pass (vsrcli train --preset denoise, 1900 iterations in 1.3 h on 2 CPU "
-        "cores) with the SPyNet of the decompress-hb run grafted in: python training/graft_denoise_mc.py",
+        "cores) with the decompress-hb run's SPyNet, fine-tuned 400 steps without labels on real clips: "
+        "python training/graft_denoise_mc.py",
         notes="vsrcli's own strided BasicVSR++ denoiser (c32n4, guided head, float16 weights), the offline "
         "default of `vsrcli denoise`; `--sigma N` sets the noise level, `--sigma auto` estimates it. It runs "
         "twice: the second pass sees each frame averaged with up to 2 aligned neighbours on each side. "
@@ -646,7 +647,7 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         source="vsrcli train --preset denoise with guided_head = true: 1900 iterations (526 on 8-frame "
         "clips, then 4) in 1.3 h on 2 CPU cores; training/basicvsrpp-c32n4-denoise",
         notes="vsrcli-denoise without its second, motion-compensated pass: about half the time, and "
-        "0.4 dB (sigma 25) to 1.1 dB (sigma 50) less. `--sigma N` sets the noise level, `--sigma auto` "
+        "0.6 dB (sigma 25) to 1.4 dB (sigma 50) less. `--sigma N` sets the noise level, `--sigma auto` "
         "estimates it.",
     ),
     ModelEntry(
