@@ -58,6 +58,24 @@ def test_shipped_model_loads_strictly_without_network(entry, monkeypatch, tmp_pa
     assert net.scale == entry.scale
 
 
+def test_a_shipped_file_given_by_path_keeps_the_runtime_arguments_of_its_card(tmp_path):
+    """No tensor shows vsrcli-denoise's second pass; the card beside the file does. A copy without its card,
+    or with a card for another file, runs the network as its keys describe it."""
+    import shutil
+
+    from vsrcli.models.api import load_model
+
+    entry = zoo.get_entry("vsrcli-denoise")
+    path = zoo.resolve_local_path(entry)
+    assert load_model(path).prefilter_radius == entry.arch_args["prefilter_radius"] > 0
+    bare = tmp_path / path.name
+    shutil.copy(path, bare)
+    assert load_model(bare).prefilter_radius == 0
+    card = json.loads(path.with_suffix(".json").read_text())
+    bare.with_suffix(".json").write_text(json.dumps({**card, "file": "another.safetensors"}))
+    assert load_model(bare).prefilter_radius == 0
+
+
 def _photo_clip(frames: int = 3) -> np.ndarray:
     """A 256x256 crop of scikit-image's public-domain astronaut photo, slowly panning."""
     data = pytest.importorskip("skimage.data")

@@ -130,7 +130,7 @@ def test_list_by_task():
     assert [e.name for e in shipped] == ["vsrcli-denoise", "vsrcli-denoise-1pass"]
     # the default runs the motion-compensated second pass; the other entry is the same network without it
     default, single = shipped
-    assert zoo.default_for("denoise") is default and default.arch_args["prefilter_radius"] == 2
+    assert zoo.default_for("denoise") is default and default.arch_args["prefilter_radius"] == 3
     assert "prefilter_radius" not in single.arch_args
     deblur = zoo.list_entries("deblur")
     assert {e.name for e in deblur if e.official} == {"basicvsrpp-deblur-dvd", "basicvsrpp-deblur-gopro"}

@@ -31,7 +31,7 @@ from vsrcli.train.data import DAVIS_VAL, VIMEO_TEST
 from vsrcli.train.export import export_state
 from vsrcli.train.loop import load_checkpoint
 
-RADIUS = 2
+RADIUS = 3
 STRICTNESS = 0.35
 STEPS, LR, SMOOTH, CROP, BATCH = 400, 2e-5, 0.1, 64, 8
 

@@ -23,7 +23,7 @@ from vsrcli.errors import (
 )
 from vsrcli.models import hub, zoo
 from vsrcli.models.checkpoint import load_into, read_checkpoint
-from vsrcli.models.detect import arch_label, detect_architecture
+from vsrcli.models.detect import RUNTIME_ARGS, arch_label, detect_architecture
 
 _CHECKPOINT_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
 
@@ -88,8 +88,25 @@ def _entry_info(entry: zoo.ModelEntry, weights: Path | None) -> ModelInfo:
     )
 
 
+def _card_runtime_args(path: Path, arch: str) -> dict[str, Any]:
+    """Runtime arguments (no tensor shows them) from the model card vsrcli writes beside a release file,
+    ``<name>-<sha>.json``, so a shipped file given by path runs as its zoo entry does."""
+    import json
+
+    card_path = path.with_suffix(".json")
+    try:
+        card = json.loads(card_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(card, dict) or card.get("file") != path.name or card.get("arch") != arch:
+        return {}
+    args = card.get("arch_args") or {}
+    return {k: args[k] for k in RUNTIME_ARGS if k in args}
+
+
 def _path_info(path: Path, state: Mapping[str, torch.Tensor]) -> ModelInfo:
     arch, arch_args = detect_architecture(state)
+    arch_args = {**arch_args, **_card_runtime_args(path, arch)}
     task, scale = _task_and_scale(arch, arch_args)
     return ModelInfo(
         name=path.name,
