@@ -646,7 +646,7 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         num_params=3030639,
         source="vsrcli train --preset denoise with guided_head = true: 1900 iterations (526 on 8-frame "
         "clips, then 4) in 1.3 h on 2 CPU cores; training/basicvsrpp-c32n4-denoise",
-        notes="vsrcli-denoise without its second, motion-compensated pass: about half the time, and "
+        notes="vsrcli-denoise without its second, motion-compensated pass: 40% of the time, and "
         "0.6 dB (sigma 25) to 1.5 dB (sigma 50) less. `--sigma N` sets the noise level, `--sigma auto` "
         "estimates it.",
     ),
