@@ -21,10 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from vsrcli.models.basicvsr import warp
+from vsrcli.models.layers.prefilter import quarter_size
 from vsrcli.models.spynet import SPyNet
 from vsrcli.train.config import from_dict
 from vsrcli.train.data import DAVIS_VAL, VIMEO_TEST
@@ -41,9 +41,7 @@ def _quarter_frames(folder: Path, count: int) -> torch.Tensor:
     frames = torch.stack(
         [torch.from_numpy(np.array(Image.open(f).convert("RGB"))).permute(2, 0, 1) for f in files]
     )
-    x = frames.float() / 255
-    h, w = x.shape[-2:]
-    return F.avg_pool2d(F.pad(x, (0, (-w) % 4, 0, (-h) % 4), mode="replicate"), 4)
+    return quarter_size(frames.float() / 255)
 
 
 def _training_clips(root: Path) -> list[torch.Tensor]:

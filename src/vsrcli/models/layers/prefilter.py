@@ -17,8 +17,9 @@ from vsrcli.models.layers.flow import autocast_off, flow_warp
 MATCH_WINDOW = 5
 
 
-def _quarter(x: torch.Tensor) -> torch.Tensor:
-    """Area-downsample (B, C, H, W) by 4 (replicate-padded up to a multiple of 4)."""
+def quarter_size(x: torch.Tensor) -> torch.Tensor:
+    """Area-downsample (B, C, H, W) by 4 (replicate-padded up to a multiple of 4): what SPyNet sees here,
+    and what its fine-tune trains on (training/graft_denoise_mc.py)."""
     h, w = x.shape[-2:]
     return F.avg_pool2d(F.pad(x, (0, (-w) % 4, 0, (-h) % 4), mode="replicate"), 4)
 
@@ -50,7 +51,7 @@ def motion_compensated_average(
     t, _, h, w = noisy.shape
     with autocast_off(noisy):
         noisy, guide, level = noisy.float(), guide.float(), level.float()
-        small = _quarter(guide)
+        small = quarter_size(guide)
         tau2 = (strictness * level).square().clamp(min=1e-8)
         total = noisy.clone()
         weight_sum = torch.ones_like(level)
