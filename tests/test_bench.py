@@ -367,7 +367,6 @@ def test_bicubic_baseline_on_vid4_calendar_is_20_39_db(shared_data):
 
 
 def test_random_weight_architecture_is_named_after_its_arguments():
-    pytest.importorskip("vsrcli.models.arch")
     from vsrcli.bench.models import random_model
 
     net = random_model("basicvsrpp", {"mid_channels": 8, "num_blocks": 1})
@@ -377,7 +376,6 @@ def test_random_weight_architecture_is_named_after_its_arguments():
 
 
 def test_cli_speed_only_with_the_real_architecture(capsys):
-    pytest.importorskip("vsrcli.models.arch")
     args = ["benchmark", "--speed-only", "--arch", "basicvsrpp", "--arch-args", "mid_channels=8,num_blocks=1"]
     assert run([*args, "--size", "64x64", "--frames", "2", "--repeats", "1", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -385,7 +383,6 @@ def test_cli_speed_only_with_the_real_architecture(capsys):
 
 
 def test_model_path_loads_through_the_model_api(clips_dir, tmp_path):
-    pytest.importorskip("vsrcli.models.api")
     from vsrcli.models.arch import build_network
 
     torch.manual_seed(0)

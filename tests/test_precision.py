@@ -8,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import vsrcli.pipeline.precision as precision  # noqa: E402
+import vsrcli.device as precision  # noqa: E402
+from vsrcli.device import cpu_has_fast_bf16, read_cpu_flags, resolve_precision  # noqa: E402
 from vsrcli.errors import DeviceError, UsageError  # noqa: E402
-from vsrcli.pipeline.precision import cpu_has_fast_bf16, read_cpu_flags, resolve_precision  # noqa: E402
 
 ZEN3_FLAGS = "fpu vme sse sse2 avx f16c fma avx2 sha_ni vaes"
 SAPPHIRE_FLAGS = "fpu sse avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8"
