@@ -239,3 +239,57 @@ def test_ray_option_without_ray_says_how_to_install(tmp_path, monkeypatch, capsy
     assert code == 2
     assert "pip install 'vsrcli[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- batch runs the single-file engine: the shipped models, frame for frame (regressions of issue 18)
+
+
+def noisy(frames: int, height: int, width: int, sigma: float, seed: int) -> np.ndarray:
+    clean = panning(frames, height, width, seed).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    return np.clip(np.rint(clean + rng.normal(0, sigma, clean.shape)), 0, 255).astype(np.uint8)
+
+
+def test_batch_denoise_at_a_given_sigma_equals_vsrcli_denoise(tmp_path):
+    """The noise level reaches the default (noise-conditioned) denoiser once on the 0-255 scale in both."""
+    torch.set_num_threads(1)
+    src = videos.make_video(tmp_path / "clip.mkv", noisy(5, 32, 40, 25.0, seed=5))
+    opts = ["--sigma", "25", "--codec", "ffv1", "--tile", "0", "--chunk", "2", "--overlap", "1", "-q"]
+    assert cli("denoise", str(src), "-o", str(tmp_path / "ref.mkv"), *opts) == 0
+    out = ["-o", str(tmp_path / "out"), "--task", "denoise", "--segment", "2"]
+    assert cli("batch", str(src), *out, *opts) == 0
+    ref = read_all(tmp_path / "ref.mkv")
+    np.testing.assert_array_equal(read_all(tmp_path / "out" / "clip.denoised.mkv"), ref)
+    assert np.abs(ref.astype(int) - read_all(src).astype(int)).mean() > 3  # it did denoise
+
+
+def test_batch_upscale_real_equals_vsrcli_upscale_real(tmp_path):
+    torch.set_num_threads(1)
+    src = videos.make_video(tmp_path / "clip.mkv", noisy(4, 24, 32, 8.0, seed=6))
+    opts = ["--real", "--codec", "ffv1", "--tile", "0", "--chunk", "2", "--overlap", "1", "-q"]
+    assert cli("upscale", str(src), "-o", str(tmp_path / "ref.mkv"), *opts) == 0
+    assert cli("batch", str(src), "-o", str(tmp_path / "out"), "--segment", "2", *opts) == 0
+    real = read_all(tmp_path / "ref.mkv")
+    np.testing.assert_array_equal(read_all(tmp_path / "out" / "clip.upscaled.mkv"), real)
+    assert cli("upscale", str(src), "-o", str(tmp_path / "bi.mkv"), *opts[1:]) == 0
+    assert np.abs(read_all(tmp_path / "bi.mkv").astype(int) - real.astype(int)).max() > 10  # not the BI model
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["batch", "--task", "deblur", "--sigma", "5"],
+        ["batch", "--task", "denoise", "--real"],
+        ["batch", "--fade", "3", "--overlap", "2"],
+        ["batch", "--precision", "fp8"],
+        ["upscale", "--sigma", "5"],
+        ["denoise", "--real"],
+        ["deblur", "--fade", "3", "--overlap", "2"],
+    ],
+)
+def test_an_option_that_does_not_apply_is_refused_with_exit_2(tmp_path, args, capsys):
+    src = videos.make_video(tmp_path / "clip.mkv", videos.moving_pattern(2, 16, 16))
+    where = ["-o", str(tmp_path / "out")]
+    assert cli(args[0], str(src), *where, *args[1:]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]
