@@ -129,9 +129,12 @@ def resolve_precision(
     return torch.bfloat16 if choice == "bf16" else torch.float16
 
 
-def resolve_device(requested: str = "auto") -> torch.device:
+def resolve_device(requested: str | torch.device = "auto") -> torch.device:
     """Turn ``auto|cpu|cuda|cuda:N`` into a torch device, or a DeviceError when it does not exist here."""
     import torch
+
+    if isinstance(requested, torch.device):
+        requested = str(requested)
 
     text = (requested or "auto").strip().lower()
     if text == "auto":
@@ -151,6 +154,10 @@ def resolve_device(requested: str = "auto") -> torch.device:
         if not 0 <= index < count:
             raise DeviceError(f"--device {requested}: only {count} CUDA device(s) present")
         return torch.device("cuda", index)
+    if text == "mps":  # Apple GPUs: honoured when asked, never picked by auto (untested for restoration)
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"--device {requested}: MPS is not available here", hint="use --device cpu")
+        return torch.device("mps")
     raise UsageError(f"--device {requested}: expected auto, cpu, cuda or cuda:N")
 
 

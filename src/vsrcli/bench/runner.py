@@ -28,7 +28,7 @@ import numpy as np
 from vsrcli.bench.data import Clip, Dataset
 from vsrcli.bench.report import BenchmarkResult, ClipScore, ModelResult, ModelSpeed, SpeedResult
 from vsrcli.degrade import noise_level_map
-from vsrcli.errors import DeviceError, InputError, OutOfMemoryError, UsageError
+from vsrcli.errors import InputError, OutOfMemoryError, UsageError
 from vsrcli.metrics import psnr, ssim, to_uint8
 from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned
 
@@ -42,7 +42,6 @@ __all__ = [
     "bicubic_baseline",
     "identity_baseline",
     "nlm_baseline",
-    "resolve_device",
     "run_model",
     "run_quality",
     "run_speed",
@@ -52,7 +51,7 @@ __all__ = [
 
 Progress = Callable[[str], None]
 OutputHook = Callable[[str, str, np.ndarray, np.ndarray], None]  # clip, row name, output, ground truth
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = ("fp32", "fp16", "bf16")  # resolved names (vsrcli.device turns auto into one of them)
 
 
 @dataclass(frozen=True)
@@ -223,27 +222,6 @@ def identity_baseline() -> NamedModel:
 # ----------------------------------------------------------------------------------------------------------
 # device, precision, versions, memory
 # ----------------------------------------------------------------------------------------------------------
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; an unavailable device is a DeviceError."""
-    import torch
-
-    name = name.strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DeviceError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"--device {name}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError(f"--device {name}: MPS is not available")
-    return device
 
 
 def _dtype(precision: str) -> torch.dtype | None:

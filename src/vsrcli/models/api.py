@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from vsrcli.device import resolve_device
 from vsrcli.errors import (
     CheckpointError,
-    DeviceError,
     IncompatibleWeightsError,
     ModelNotFoundError,
     UsageError,
@@ -138,26 +138,6 @@ def describe_model(name_or_path: str | Path, *, weights: str | Path | None = Non
     return _path_info(path, read_checkpoint(path))
 
 
-def _device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise DeviceError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(
-            f"device {device!r} requested but CUDA is not available here", hint="use --device cpu"
-        )
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise DeviceError(
-            f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
-        )
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError(
-            f"device {device!r} requested but MPS is not available here", hint="use --device cpu"
-        )
-    return dev
-
-
 def _entry_weights(entry: zoo.ModelEntry, *, download: bool, progress: hub.ProgressCallback | None) -> Path:
     path = hub.weights_path(entry)
     if path.is_file():
@@ -191,7 +171,7 @@ def load_model(
     """
     from vsrcli.models.arch import build_network
 
-    dev = _device(device)
+    dev = resolve_device(device)
     entry = _zoo_entry(name_or_path)
     if entry is not None:
         path = (

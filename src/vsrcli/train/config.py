@@ -23,7 +23,7 @@ else:  # pragma: no cover
 
 ARCHS = ("basicvsrpp", "basicvsr", "iconvsr", "realbasicvsr")
 DEGRADATIONS = ("bi", "bd", "noise", "blur", "compress", "realworld")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # vsrcli.device's rule, as restore and benchmark
 
 
 @dataclass

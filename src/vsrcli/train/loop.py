@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from vsrcli.errors import CheckpointError, DeviceError, InputError, Interrupted, UsageError
+from vsrcli.device import resolve_device, resolve_precision
+from vsrcli.errors import CheckpointError, InputError, Interrupted, UsageError
 from vsrcli.train import ops
 from vsrcli.train.config import TrainConfig, from_dict, to_toml
 from vsrcli.train.data import ClipSampler, discover, load_val_clips
@@ -288,21 +289,10 @@ def _sigint_flag() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def resolve_device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda was requested but no CUDA GPU is available")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError("--device mps was requested but MPS is not available")
-    return device
-
-
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "fp32":
-        return None
-    if precision == "fp16" and device.type == "cpu":
-        raise UsageError("fp16 training is for GPUs; use --precision bf16 or fp32 on the CPU")
-    return torch.bfloat16 if precision == "bf16" else torch.float16
+    """The dtype to autocast to under the one precision rule (vsrcli.device), or None for float32."""
+    dtype = resolve_precision(precision, device)
+    return None if dtype == torch.float32 else dtype
 
 
 def _forward(
