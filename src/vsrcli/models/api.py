@@ -149,7 +149,7 @@ def _entry_weights(entry: zoo.ModelEntry, *, download: bool, progress: hub.Progr
         )
     if not download:
         raise WeightsNotFoundError(
-            f"the weights of {entry.name} are not on this machine",
+            f"the weights of {entry.name} are not on this machine and downloads are off (offline)",
             hint=f"run `vsrcli models download {entry.name}` or pass --weights FILE",
         )
     return hub.download(entry, progress=progress)
@@ -160,18 +160,21 @@ def load_model(
     *,
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
-    download: bool = True,
+    download: bool | None = None,
     progress: hub.ProgressCallback | None = None,
 ) -> torch.nn.Module:
     """The network, with its weights loaded strictly, in eval mode on ``device``.
 
     ``name_or_path`` is a zoo name (weights from ``weights`` if given, else the shipped file or the cache,
-    else downloaded unless ``download=False``) or a checkpoint file whose architecture is detected from its
-    keys. The returned module carries a :class:`ModelInfo` as ``model.model_info``.
+    else downloaded, verified and renamed into the cache; ``download=False``, or None with ``VSRCLI_OFFLINE``
+    set, makes that a WeightsNotFoundError instead) or a checkpoint file whose architecture is detected from
+    its keys. The returned module carries a :class:`ModelInfo` as ``model.model_info``.
     """
     from vsrcli.models.arch import build_network
 
     dev = resolve_device(device)
+    if download is None:
+        download = not hub.offline_from_env()
     entry = _zoo_entry(name_or_path)
     if entry is not None:
         path = (

@@ -8,7 +8,6 @@ the caller. Importing this module pulls no torch.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -21,13 +20,6 @@ DEFAULT_OVERLAP = 10
 DEFAULT_TILE_OVERLAP = 16
 #: The zoo's ``default_for`` key of the real-world x4 model (`vsrcli upscale --real`).
 REAL_WORLD = "upscale --real"
-#: Set to 1 (or true/yes) to never download weights, as ``--offline`` does.
-OFFLINE_ENV = "VSRCLI_OFFLINE"
-
-
-def offline_from_env() -> bool:
-    """True when ``VSRCLI_OFFLINE`` asks for no downloads."""
-    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 @dataclass(frozen=True)
@@ -100,6 +92,8 @@ class RestoreOptions:
     @property
     def download(self) -> bool:
         """Whether missing official weights may be fetched (not with ``offline`` or ``VSRCLI_OFFLINE``)."""
+        from vsrcli.models.hub import offline_from_env
+
         return not (self.offline or offline_from_env())
 
     def with_changes(self, **changes: Any) -> RestoreOptions:
