@@ -158,7 +158,7 @@ def run_batch(
     videos: dict[str, _Video] = {}
     owner: dict[int, tuple[str, int]] = {}  # handle -> (video id, segment)
     queue: list[SegmentTask] = []
-    counters = {"done": 0, "total": 0, "computed": 0, "compute_s": 0.0}
+    counters = {"done": 0, "total": 0, "computed": 0}
 
     def emit(result: VideoResult) -> None:
         if progress is not None:

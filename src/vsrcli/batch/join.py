@@ -41,7 +41,7 @@ def join_segments(
         )
     try:
         expect = 0
-        prev_tail: np.ndarray | None = None
+        prev_tail = np.zeros((0,), dtype=np.uint8)  # no seam before the first segment
         for seg in plan.segments:
             files = segment_paths(state, seg.index)
             try:
@@ -59,7 +59,7 @@ def join_segments(
                 raise OutputError(f"{plan.input}: segment {seg.index} decoded other frames than planned")
             lo = 0
             while lo < len(frames):
-                fade = len(prev_tail) if lo == 0 and prev_tail is not None else 0
+                fade = len(prev_tail) if lo == 0 else 0
                 hi = lo + max(JOIN_FRAMES, fade)
                 block = np.array(frames[lo:hi])
                 if fade:  # the seam between segments: blended exactly as restore_video blends chunk seams

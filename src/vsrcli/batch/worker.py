@@ -179,7 +179,7 @@ def _restore(task: SegmentTask) -> int:
     pts: list[int] = []
     base = read_start
     it = iter(_frames(task, read_start, read_stop))
-    out: np.ndarray | None = None
+    out: np.memmap[Any, Any] | None = None
     tmp_frames = state / f".{paths['frames'].name}.tmp-{os.getpid()}"
     kept_pts: list[int] = []
     written = 0

@@ -452,7 +452,8 @@ def score_clip(name: str, out: np.ndarray, gt: np.ndarray, crop_border: int, sec
         sums["psnr_rgb"] += psnr(o, g, crop_border)
         sums["ssim_rgb"] += ssim(o, g, crop_border)
     n = len(out)
-    return ClipScore(name, n, *(sums[k] / n for k in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")), seconds)
+    mean = {k: v / n for k, v in sums.items()}
+    return ClipScore(name, n, mean["psnr_y"], mean["ssim_y"], mean["psnr_rgb"], mean["ssim_rgb"], seconds)
 
 
 def _now() -> str:

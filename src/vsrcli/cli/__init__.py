@@ -74,7 +74,11 @@ def run(argv: Sequence[str] | None = None) -> int:
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
-        exc.show()
+        show = getattr(exc, "show", None)  # typer's usage errors print themselves with the command's usage
+        if callable(show):
+            show()
+        else:
+            _error(exc.format_message())
         return int(getattr(exc, "exit_code", 2))
     code = result if isinstance(result, int) else 0
     if code == Interrupted.exit_code:  # typer turns Ctrl-C into an exit code of 130

@@ -215,5 +215,6 @@ def load_model(
         ) from None
     net.eval()
     net.to(dev)
-    net.model_info = info  # plain attribute, not a submodule: the pipeline reads task and scale from it
+    # a plain attribute, not a submodule: the pipeline reads task and scale from it
+    net.__dict__["model_info"] = info
     return net

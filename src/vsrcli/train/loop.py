@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -137,7 +137,7 @@ class _ZeroFlow:
         if self.spynet is None or value == self._active:
             return
         if value:
-            self.spynet.forward = _zero_flow  # type: ignore[method-assign]
+            self.spynet.forward = _zero_flow
         else:
             del self.spynet.forward
         self._active = value
@@ -178,8 +178,8 @@ def warm_start(model: torch.nn.Module, path: str | Path, *, flow_only: bool = Fa
         state = load_checkpoint(path)["model"]
     if flow_only:
         state = {k: v for k, v in state.items() if is_spynet(k)}
-    elif hasattr(model, "adapt_state_dict"):
-        state = model.adapt_state_dict(state)
+    elif callable(adapt := getattr(model, "adapt_state_dict", None)):
+        state = adapt(state)
     own = model.state_dict()
     tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     for k, v in state.items():
@@ -207,7 +207,7 @@ def pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str, eps: float) 
 
 def rng_state() -> dict[str, Any]:
     """Every global RNG as checkpoint-safe plain data (tensors, ints, tuples)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    name, keys, pos, has_gauss, cached = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos)},
@@ -410,7 +410,7 @@ def train(
         warm_start(model, cfg.init_flow, flow_only=True)
     # channels_last: oneDNN's convolutions (forward and backward) run ~1.5x faster on this CPU in that
     # layout (benchmarks/conv_throughput.py); values are unchanged up to summation order.
-    model = model.to(device, memory_format=torch.channels_last)
+    model = model.to(device).to(memory_format=torch.channels_last)
     spy = [p for n, p in model.named_parameters() if is_spynet(n)]
     split_head = cfg.optim.head_lr_mult != 1.0  # no extra group otherwise: older runs resume unchanged
     head = [p for n, p in model.named_parameters() if split_head and is_head(n)]
@@ -421,7 +421,10 @@ def train(
     if head:
         groups.append({"params": head, "lr_mult": cfg.optim.head_lr_mult})
     opt = torch.optim.Adam(
-        groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
+        groups,
+        lr=cfg.optim.lr,
+        betas=(cfg.optim.betas[0], cfg.optim.betas[1]),
+        weight_decay=cfg.optim.weight_decay,
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16)
 
