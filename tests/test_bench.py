@@ -17,8 +17,9 @@ from torch import nn
 
 from vsrcli.bench import data as bench_data
 from vsrcli.bench import report
+from vsrcli.bench.baselines import NamedModel, baseline_for
 from vsrcli.bench.models import load_named_model, parse_arch_args
-from vsrcli.bench.runner import NamedModel, baseline_for, run_model, run_quality, run_speed
+from vsrcli.bench.runner import run_model, run_quality, run_speed
 from vsrcli.cli import run
 from vsrcli.degrade import imresize_matlab, parse_degradation
 from vsrcli.errors import InputError, ModelError, UsageError
@@ -443,7 +444,7 @@ def test_benchmark_noise_level_defaults_to_the_degradation_sigma_or_is_estimated
 
 def test_nlm_row_removes_noise_better_than_doing_nothing(clips_dir):
     pytest.importorskip("cv2")
-    from vsrcli.bench.runner import nlm_baseline
+    from vsrcli.bench.baselines import nlm_baseline
 
     yy, xx = np.mgrid[0:48, 0:48]
     smooth = np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)

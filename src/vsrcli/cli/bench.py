@@ -286,9 +286,10 @@ def benchmark(
     import torch
 
     from vsrcli.bench import report
+    from vsrcli.bench.baselines import nlm_baseline
     from vsrcli.bench.data import discover
     from vsrcli.bench.models import load_named_model, parse_arch_args, random_model
-    from vsrcli.bench.runner import nlm_baseline, run_quality, run_speed
+    from vsrcli.bench.runner import run_quality, run_speed
     from vsrcli.degrade import parse_degradation
 
     if threads:
