@@ -96,7 +96,7 @@ def train_command(
     if (export_only or resume) and preset is None and config is None:
         if out is None:
             raise UsageError("--resume and --export-only need --out RUN_FOLDER")
-        from vsrcli.train.loop import CHECKPOINT, load_checkpoint
+        from vsrcli.train.state import CHECKPOINT, load_checkpoint
 
         values = load_checkpoint(out / CHECKPOINT)["config"]
         cfg = cfgmod.from_dict(cfgmod.merge(values, overrides))
