@@ -18,7 +18,7 @@ import numpy as np
 from vsrcli.errors import InputError, OutputError
 from vsrcli.pipeline.chunking import SceneCutDetector, Window, next_window
 from vsrcli.pipeline.engine import DownloadCallback, Engine, WindowRestorer
-from vsrcli.pipeline.options import TASKS, RestoreOptions
+from vsrcli.pipeline.options import RestoreOptions
 from vsrcli.pipeline.resume import Partial, input_identity
 from vsrcli.pipeline.streams import (
     BackgroundSink,
@@ -32,7 +32,7 @@ from vsrcli.pipeline.streams import (
     open_source,
 )
 
-__all__ = ["TASKS", "Progress", "ProgressCallback", "RestoreOptions", "RestoreReport", "restore_video"]
+__all__ = ["Progress", "ProgressCallback", "RestoreOptions", "RestoreReport", "restore_video"]
 
 
 @dataclass(frozen=True)
