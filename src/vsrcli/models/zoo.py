@@ -24,7 +24,7 @@ from vsrcli.errors import ModelNotFoundError, UsageError
 
 Task = Literal["sr-x4", "sr-x4-real", "deblur", "denoise", "decompress"]
 TASKS: tuple[str, ...] = get_args(Task)
-ARCHS: tuple[str, ...] = ("basicvsr", "iconvsr", "basicvsrpp", "realbasicvsr")
+ARCHS: tuple[str, ...] = ("basicvsr", "iconvsr", "basicvsrpp", "basicvsrpp_lite", "realbasicvsr")
 
 #: Where shipped models live in a source checkout: ``<repo>/weights`` (``src/vsrcli/models`` is three down).
 REPO_ROOT = Path(__file__).resolve().parents[3]
