@@ -91,3 +91,24 @@ def test_bad_arguments_are_refused():
         build_network("basicvsrpp_lite", flow_downscale=3)
     with pytest.raises(ValueError, match="even"):
         build_network("basicvsrpp_lite", deform_groups=3)
+
+
+def test_a_saved_float16_file_loads_by_path_and_keeps_its_flow_scale(tmp_path):
+    from safetensors.torch import load_file
+
+    from vsrcli.models.api import load_model
+    from vsrcli.train.config import from_dict
+    from vsrcli.train.export import export_state
+
+    net = build_network("basicvsrpp_lite", **TINY, flow_downscale=4)
+    cfg = from_dict(
+        {"name": "lite-test", "arch": "basicvsrpp_lite", "arch_args": {**TINY, "flow_downscale": 4}}
+    )
+    cfg.run.export_dtype = "float16"
+    weights = export_state(net.state_dict(), cfg, tmp_path).weights
+    stored = load_file(str(weights))
+    assert stored["flow_downscale"].dtype == torch.int64
+    assert stored["to_rgb.weight"].dtype == torch.float16
+    loaded = load_model(weights)
+    assert isinstance(loaded, BasicVSRPlusPlusLiteNet)
+    assert int(loaded.flow_downscale) == 4

@@ -84,7 +84,11 @@ def export_state(
         raise OutputError(f"{dest}: cannot create folder ({exc.strerror})") from exc
     name = name or cfg.name
     dtype = torch.float16 if cfg.run.export_dtype == "float16" else torch.float32
-    tensors = {k: v.detach().to("cpu", dtype).contiguous() for k, v in state.items()}
+    # integer buffers (the light network's flow_downscale) keep their type: they are settings, not weights
+    tensors = {
+        k: v.detach().to("cpu", dtype if v.is_floating_point() else v.dtype).contiguous()
+        for k, v in state.items()
+    }
     if num_params is None:  # without the network at hand: every tensor but SPyNet's normalisation buffers
         num_params = sum(
             v.numel() for k, v in tensors.items() if not k.endswith(("spynet.mean", "spynet.std"))
