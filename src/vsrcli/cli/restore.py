@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from vsrcli.errors import UsageError
+from vsrcli.errors import Interrupted, UsageError
 
 DEFAULT_CHUNK = 40  # keep in step with vsrcli.pipeline.chunking (not imported here: it pulls numpy)
 DEFAULT_OVERLAP = 10
@@ -63,13 +63,16 @@ def _common(
         )
     from vsrcli.pipeline import restore_video
 
-    with _terminate_as_interrupt(), _progress_reporter(quiet) as progress:
-        report = restore_video(
-            input, output, model=model, weights=weights, task=task, device=device, precision=precision,
-            chunk=chunk, overlap=overlap, tile=tile, tile_overlap=tile_overlap, start=start, end=end,
-            codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, resume=resume,
-            progress=progress, sigma=sigma,
-        )  # fmt: skip
+    try:
+        with _terminate_as_interrupt(), _progress_reporter(quiet) as progress:
+            report = restore_video(
+                input, output, model=model, weights=weights, task=task, device=device, precision=precision,
+                chunk=chunk, overlap=overlap, tile=tile, tile_overlap=tile_overlap, start=start, end=end,
+                codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, resume=resume,
+                progress=progress, sigma=sigma,
+            )  # fmt: skip
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_message(input, output, task, resume)) from None
     for warning in report.warnings:
         typer.echo(f"vsrcli: warning: {warning}", err=True)
     if quiet:
@@ -83,6 +86,22 @@ def _common(
         f"{len(report.scene_cuts)} scene cut(s), {report.fps:.2f} fps on {report.device}, "
         f"{report.elapsed_s:.1f} s)"
     )
+
+
+def interrupted_message(input: Path, output: Path | None, task: str, resume: bool) -> str:
+    """What Ctrl-C left behind: with --resume the finished chunks are kept, and the message says where."""
+    if resume:
+        from vsrcli.pipeline.resume import partial_dir
+        from vsrcli.pipeline.streams import default_output
+
+        folder = partial_dir(output if output is not None else default_output(input, task))
+        chunks = [p for p in folder.glob("seg_*.npy") if not p.stem.endswith("_tail")]
+        if chunks:
+            return (
+                f"interrupted; {len(chunks)} finished chunk(s) kept in {folder}: run the same command "
+                "with --resume to continue from them"
+            )
+    return "interrupted; no partial output was kept"
 
 
 class _terminate_as_interrupt:

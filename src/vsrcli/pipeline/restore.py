@@ -38,7 +38,7 @@ from vsrcli.pipeline.streams import (
     is_folder_output,
     open_source,
 )
-from vsrcli.pipeline.tiling import DEFAULT_TILE_OVERLAP, SizeRules, auto_tile, restore_window
+from vsrcli.pipeline.tiling import DEFAULT_TILE_OVERLAP, SizeRules, auto_tile, restore_window, user_tile
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -193,7 +193,7 @@ def restore_video(
     source = open_source(src_path, start, end)
     out_path = Path(output) if output is not None else default_output(src_path, task)
     folder_out = source.kind == "folder" if output is None else is_folder_output(out_path)
-    check_output(out_path, src_path, overwrite)
+    check_output(out_path, src_path, overwrite, folder=folder_out)
 
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
@@ -223,16 +223,8 @@ def restore_video(
         device=str(dev),
         precision=str(dtype).replace("torch.", ""),
     )
-    level, estimated = _resolve_sigma(sigma, is_noise_conditioned(net), source, report.warnings)
-    report.sigma, report.sigma_estimated = level, estimated
-
-    window_frames = chunk + 2 * overlap
-    if tile is None:
-        tile_now = auto_tile(net, rules, window_frames, source.height, source.width, dev, dtype)
-    else:
-        tile_now = tile or None
-    report.tile = tile_now
-
+    # the output (container, encoder and its options) is opened before anything is decoded, so a bad
+    # option or path fails in a second, not after the whole clip
     if folder_out:
         names = [p.name for p in source.files[source.start : source.end]] if source.kind == "folder" else None
         sink: Any = FolderSink(out_path, names)
@@ -250,32 +242,43 @@ def restore_video(
             pix_fmt=pix_fmt,
         )
     sink = BackgroundSink(sink, depth=1)  # encoding overlaps the next chunk's network pass
+    try:
+        level, estimated = _resolve_sigma(sigma, is_noise_conditioned(net), source, report.warnings)
+        report.sigma, report.sigma_estimated = level, estimated
 
-    partial: Partial | None = None
-    if resume:
-        settings = {
-            "model": model_fingerprint(net),
-            "task": task,
-            "chunk": chunk,
-            "overlap": overlap,
-            "fade": fade,
-            "tile": tile,
-            "tile_overlap": tile_overlap,
-            "start": source.start,
-            "end": source.end,
-            "precision": report.precision,
-            "device": dev.type,
-            "sigma": level,
-            "scene_detect": scene_detect,
-        }
-        partial = Partial(out_path, input_identity(src_path), settings)
-        try:
+        window_frames = chunk + 2 * overlap
+        if tile is None:
+            tile_now = auto_tile(net, rules, window_frames, source.height, source.width, dev, dtype)
+        else:
+            tile_now, tile_note = user_tile(tile, tile_overlap, rules)
+            if tile_note:
+                report.warnings.append(tile_note)
+        report.tile = tile_now
+
+        partial: Partial | None = None
+        if resume:
+            settings = {
+                "model": model_fingerprint(net),
+                "task": task,
+                "chunk": chunk,
+                "overlap": overlap,
+                "fade": fade,
+                "tile": tile,
+                "tile_overlap": tile_overlap,
+                "start": source.start,
+                "end": source.end,
+                "precision": report.precision,
+                "device": dev.type,
+                "sigma": level,
+                "scene_detect": scene_detect,
+            }
+            partial = Partial(out_path, input_identity(src_path), settings)
             partial.open()
-        except BaseException:
-            sink.abort()
-            raise
-        if partial.discarded:
-            report.warnings.append("an unrelated partial run was found and discarded")
+            if partial.discarded:
+                report.warnings.append("an unrelated partial run was found and discarded")
+    except BaseException:
+        sink.abort()
+        raise
 
     def retry(new_tile: int) -> None:
         report.warnings.append(f"out of memory: retried with {new_tile}-pixel tiles")

@@ -7,6 +7,7 @@ or Ctrl-C removes the temporary file or folder. The input is only ever opened fo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -217,13 +218,77 @@ def default_output(source: Path, task: str) -> Path:
     return candidate
 
 
-def check_output(output: Path, source: Path, overwrite: bool) -> None:
-    """Refuse the input itself, an existing output without ``overwrite``, and unwritable folders."""
-    if output.exists() and source.exists() and output.resolve() == source.resolve():
+#: What vsrcli writes into a frame folder (FolderSink): a folder holding only these may be replaced.
+FRAME_OUTPUT_SUFFIXES = (".png",)
+#: Output suffixes of video files; anything else with a suffix is refused before any work.
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".nut")
+
+
+def is_frame_output_folder(path: Path) -> bool:
+    """A folder vsrcli could have written: only PNG files, no subfolders, links or other files."""
+    try:
+        entries = list(path.iterdir())
+    except OSError:
+        return False
+    return all(
+        e.is_file() and not e.is_symlink() and e.suffix.lower() in FRAME_OUTPUT_SUFFIXES for e in entries
+    )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output(output: Path, source: Path, overwrite: bool, *, folder: bool | None = None) -> None:
+    """Refuse, before any work, every output that could destroy something vsrcli did not write.
+
+    The input itself, a folder holding the input, a path inside an input frame folder, an existing output
+    without ``overwrite``, and, even with ``overwrite``, anything vsrcli would not have written (a folder
+    with other files, a file where a frame folder goes, a folder where a video goes); also unknown video
+    suffixes and parents that are missing, files or unwritable. ``folder``: a frame folder is meant
+    (default: :func:`is_folder_output`).
+    """
+    folder = is_folder_output(output) if folder is None else folder
+    if output.name in ("", ".", ".."):
+        raise OutputError(f"{output}: name a new file or folder for the output, not {str(output)!r}")
+    try:
+        out_abs, src_abs = output.resolve(), source.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops
+        raise OutputError(f"{output}: cannot resolve the path ({exc})") from exc
+    if out_abs == src_abs:
         raise OutputError(f"{output}: is the input; choose another output")
-    if output.exists() and not overwrite:
-        raise OutputError(f"{output}: already exists", hint="pass --overwrite to replace it")
+    if _inside(src_abs, out_abs):
+        raise OutputError(f"{output}: holds the input {source}; choose another output")
+    if source.is_dir() and _inside(out_abs, src_abs):
+        raise OutputError(f"{output}: is inside the input frame folder {source}; choose another output")
+    if not folder and output.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+        raise OutputError(
+            f"{output}: unknown output extension {output.suffix!r}",
+            hint="use .mp4, .mkv, .mov or .webm, or a name without extension for a folder of PNG frames",
+        )
+    if output.exists() or output.is_symlink():
+        if output.is_dir() and not folder:
+            raise OutputError(f"{output}: is a folder; give a video file name (e.g. {output / 'out.mp4'})")
+        if folder and not output.is_dir():
+            raise OutputError(f"{output}: is a file, not a folder of frames; choose another output")
+        if folder and not is_frame_output_folder(output):
+            raise OutputError(
+                f"{output}: folder holds files vsrcli did not write; it replaces only a folder of PNG "
+                "frames, so choose a new folder"
+            )
+        if not overwrite:
+            raise OutputError(f"{output}: already exists", hint="pass --overwrite to replace it")
+    check_parent(output)
+
+
+def check_parent(output: Path) -> None:
+    """The output's folder exists, is a folder and can be written; one plain line when not."""
     parent = output.parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise OutputError(f"{output}: {p} is a file, not a folder")
+            break
     if not parent.is_dir():
         raise OutputError(f"{output}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -235,6 +300,46 @@ def temp_path(final: Path) -> Path:
     return final.parent / f".{final.stem}.vsrcli-tmp-{os.getpid()}{final.suffix}"
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or an absurd number): leave its files alone
+    return True
+
+
+def stale_temporaries(final: Path) -> list[Path]:
+    """Temporaries of ``final`` left by a run that was killed (kill -9, the OOM killer): their writer's
+    process id, which their name carries, no longer runs on this machine."""
+    patterns = (
+        re.compile(rf"^\.{re.escape(final.stem)}\.vsrcli-tmp-(\d+){re.escape(final.suffix)}$"),
+        re.compile(rf"^\.{re.escape(final.name)}\.vsrcli-(?:tmp|old)-(\d+)$"),
+    )
+    try:
+        siblings = list(final.parent.iterdir())
+    except OSError:
+        return []
+    stale = []
+    for path in siblings:
+        for pattern in patterns:
+            match = pattern.match(path.name)
+            if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+                stale.append(path)
+                break
+    return sorted(stale)
+
+
+def clean_stale_temporaries(final: Path) -> list[str]:
+    """Remove :func:`stale_temporaries`; one warning per removed path."""
+    notes = []
+    for path in stale_temporaries(final):
+        _remove(path)
+        notes.append(f"removed {path}, the unfinished output of a run that was killed")
+    return notes
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -243,14 +348,16 @@ def _remove(path: Path) -> None:
 
 
 def _replace(tmp: Path, final: Path) -> None:
-    """Atomic rename; an existing output (only with --overwrite) is replaced."""
+    """Atomic rename; an existing output (only with --overwrite) is replaced if vsrcli could have written it."""
     if final.is_dir() and not final.is_symlink():
+        if not tmp.is_dir() or not is_frame_output_folder(final):
+            raise OutputError(f"{final}: is a folder vsrcli did not write; left as it is")
         old = final.parent / f".{final.name}.vsrcli-old-{os.getpid()}"
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
     else:
-        if tmp.is_dir() and final.exists():
+        if tmp.is_dir() and (final.exists() or final.is_symlink()):
             final.unlink()
         os.replace(tmp, final)
 
@@ -263,7 +370,7 @@ class FolderSink:
         self.tmp = final.parent / f".{final.name}.vsrcli-tmp-{os.getpid()}"
         self.names = names
         self.count = 0
-        self.warnings: list[str] = []
+        self.warnings: list[str] = clean_stale_temporaries(final)
         try:
             self.tmp.mkdir()
         except OSError as exc:
@@ -312,6 +419,7 @@ class VideoSink:
         video = _video_module()
         self.final = final
         self.tmp = temp_path(final)
+        self._notes = clean_stale_temporaries(final)
         kwargs = {k: v for k, v in options.items() if v is not None}
         copy_from = source.path if source.kind == "video" else None
         try:
@@ -334,7 +442,7 @@ class VideoSink:
 
     @property
     def warnings(self) -> list[str]:
-        return list(getattr(self._writer, "warnings", []) or [])
+        return self._notes + list(getattr(self._writer, "warnings", []) or [])
 
     def write(self, frames: np.ndarray, pts: list[int]) -> None:
         self._writer.write(frames, pts)

@@ -51,6 +51,24 @@ class SizeRules:
         return self.padded(max(self.min_size, 16))
 
 
+def user_tile(tile: int, tile_overlap: int, rules: SizeRules) -> tuple[int | None, str | None]:
+    """The tile to use for ``--tile`` (0: none) and a note when it had to be raised.
+
+    Why: a tile below the network's minimum is padded up to it anyway, and one at most twice the overlap
+    advances by a pixel or two, so ``--tile 1`` or ``--tile 16 --tile-overlap 40`` would make thousands of
+    calls per frame. Such a tile is raised to the smallest useful one (as automatic tiles are), which also
+    keeps the overlap below half the tile.
+    """
+    if tile == 0:
+        return None, None
+    floor = max(rules.smallest_tile(), 2 * tile_overlap)
+    floor = math.ceil(floor / rules.size_multiple) * rules.size_multiple
+    if tile >= floor:
+        return tile, None
+    why = f"this model's smallest useful tile with --tile-overlap {tile_overlap}"
+    return floor, f"--tile {tile} is below {why}; using {floor}-pixel tiles"
+
+
 def pad_spatial(x: torch.Tensor, height: int, width: int, mode: str = "replicate") -> torch.Tensor:
     """Pad (N, T, C, h, w) at the bottom and right to (height, width); reflect falls back to replicate."""
     import torch.nn.functional as F
