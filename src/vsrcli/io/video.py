@@ -18,6 +18,7 @@ av is imported lazily so that ``vsrcli --help`` stays light.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vsrcli.errors import InputError, OutputError
+from vsrcli.errors import InputError, OutputError, UsageError
 from vsrcli.io import colour
 
 if TYPE_CHECKING:
@@ -644,6 +645,86 @@ def _subsampling(pix_fmt: str) -> tuple[int, int]:
     return {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1), "410": (4, 4)}[sub]
 
 
+#: Valid --crf of the encoders that take one (x264/x265: 0-51; VP9 and AV1: 0-63).
+CRF_RANGES = {
+    "libx264": (0, 51),
+    "libx264rgb": (0, 51),
+    "libx265": (0, 51),
+    "libvpx-vp9": (0, 63),
+    "libsvtav1": (0, 63),
+    "libaom-av1": (0, 63),
+}
+DEFAULT_CRF = 18  # visually lossless for x264/x265; the encoders' own default (23/28) softens restored detail
+DEFAULT_PRESET = "medium"
+#: The presets x264 and x265 know.
+X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
+                "placebo")  # fmt: skip
+
+
+def default_codec(path: str | Path) -> str:
+    """H.264 for every container that takes it; VP9 for .webm (WebM holds only VP8/VP9/AV1)."""
+    return "libvpx-vp9" if Path(path).suffix.lower() == ".webm" else "libx264"
+
+
+class _Named(io.BytesIO):
+    """An in-memory file with a name, so FFmpeg guesses the container from the suffix as for a real file."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+def check_encoder(
+    path: str | Path,
+    codec: str | None = None,
+    crf: float | None = None,
+    preset: str | None = None,
+    format: str | None = None,
+) -> tuple[str, list[str]]:
+    """The encoder for ``path`` and notes on options it ignores; raises before anything is written.
+
+    Why: these choices used to fail (or be silently ignored) only at the first frame written, after the
+    decoding and the network had run. UsageError for a --crf out of the encoder's range or an unknown
+    x264/x265 preset; OutputError for an unknown encoder, one that is not a video encoder, a suffix FFmpeg has
+    no container for, or a container that cannot hold the encoder's format.
+    """
+    av = _av()
+    path = Path(path)
+    codec = codec or default_codec(path)
+    try:
+        encoder = av.Codec(codec, "w")
+    except (av.FFmpegError, ValueError) as exc:
+        raise OutputError(f"unknown output codec {codec!r}", hint="e.g. libx264, libx265, ffv1") from exc
+    if encoder.type != "video":
+        raise OutputError(f"{codec!r} is not a video encoder")
+    notes: list[str] = []
+    if crf is not None:
+        if codec not in CRF_RANGES:
+            notes.append(f"{codec} has no constant rate factor; --crf {crf:g} was ignored")
+        elif not CRF_RANGES[codec][0] <= crf <= CRF_RANGES[codec][1]:
+            lo, hi = CRF_RANGES[codec]
+            raise UsageError(f"--crf {crf:g} is out of range for {codec}: expected {lo} to {hi}")
+    if preset is not None:
+        if codec not in ("libx264", "libx264rgb", "libx265"):
+            notes.append(f"{codec} takes no --preset; --preset {preset} was ignored")
+        elif preset not in X26X_PRESETS:
+            raise UsageError(f"--preset {preset}: unknown to {codec}", hint=f"one of {', '.join(X26X_PRESETS)}")
+    try:
+        container = av.open(_Named(path.name), mode="w", format=format)
+    except (ValueError, av.FFmpegError) as exc:
+        raise OutputError(
+            f"{path}: unknown container format for suffix {path.suffix!r}", hint="use .mp4, .mkv, .mov or .webm"
+        ) from exc
+    with container:
+        supported = container.supported_codecs
+        if codec not in supported and encoder.canonical_name not in supported:
+            hint = "use .mkv (it holds every codec vsrcli writes)"
+            if path.suffix.lower() == ".webm":
+                hint = "use --codec libvpx-vp9, or .mkv"
+            raise OutputError(f"{path}: {container.format.name} cannot hold {codec} video", hint=hint)
+    return codec, notes
+
+
 @dataclass
 class _CopiedStream:
     """One source stream on its way into the output: packets copied, or decoded and re-encoded."""
@@ -700,9 +781,9 @@ class VideoWriter:
         height: int,
         fps: Fraction,
         time_base: Fraction | None = None,
-        codec: str = "libx264",
-        crf: float | None = 18,
-        preset: str | None = "medium",
+        codec: str | None = None,
+        crf: float | None = None,
+        preset: str | None = None,
         pix_fmt: str | None = None,
         copy_streams_from: str | Path | None = None,
         trim: bool = False,
@@ -731,12 +812,8 @@ class VideoWriter:
 
         self._sws = VideoReformatter()
 
-        try:
-            av.Codec(codec, "w")
-        except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(f"unknown output codec {codec!r}", hint="e.g. libx264, libx265, ffv1") from exc
-        if av.Codec(codec, "w").type != "video":
-            raise OutputError(f"{codec!r} is not a video encoder")
+        codec, _ = check_encoder(self.path, codec, crf, preset, format)  # notes on ignored options: the caller's
+        self.codec = codec
         if pix_fmt is None:
             pix_fmt, notes = choose_pix_fmt(codec, source, self.width, self.height)
             self.warnings += notes
@@ -808,12 +885,12 @@ class VideoWriter:
                 hint="leave --pix-fmt unset (odd sizes then use 4:4:4) or use yuv444p",
             )
         opts = dict(options)
-        if crf is not None and codec in ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libsvtav1"):
-            opts.setdefault("crf", f"{crf:g}")
+        if codec in CRF_RANGES:
+            opts.setdefault("crf", f"{DEFAULT_CRF if crf is None else crf:g}")
             if codec == "libvpx-vp9":
                 opts.setdefault("b", "0")
-        if preset is not None and codec in ("libx264", "libx264rgb", "libx265"):
-            opts.setdefault("preset", preset)
+        if codec in ("libx264", "libx264rgb", "libx265"):
+            opts.setdefault("preset", preset or DEFAULT_PRESET)
         if codec == "libx265":
             opts.setdefault("x265-params", "log-level=error")
         rate = self.fps if self.fps.denominator < 1_000_000 else None
@@ -839,6 +916,12 @@ class VideoWriter:
                 ctx.sample_aspect_ratio = self.source.sample_aspect_ratio
         if codec not in self._container.supported_codecs and ctx.name not in self._container.supported_codecs:
             raise OutputError(f"{self.path}: {self._container.format.name} cannot hold {codec} video")
+        try:  # open the encoder now: options it refuses fail here, before any frame is decoded
+            ctx.open()
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(
+                f"{self.path}: {codec} refuses the options {opts} ({_reason(exc)})"
+            ) from exc
         self._stream = stream
 
     def _setup_copies(self, src_path: Path, trim: bool) -> None:

@@ -419,8 +419,9 @@ class VideoSink:
         video = _video_module()
         self.final = final
         self.tmp = temp_path(final)
-        self._notes = clean_stale_temporaries(final)
         kwargs = {k: v for k, v in options.items() if v is not None}
+        _, ignored = video.check_encoder(final, kwargs.get("codec"), kwargs.get("crf"), kwargs.get("preset"))
+        self._notes = clean_stale_temporaries(final) + ignored
         copy_from = source.path if source.kind == "video" else None
         try:
             self._writer = video.VideoWriter(
