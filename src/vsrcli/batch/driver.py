@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -21,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from vsrcli.batch.plan import VideoPlan, auto_segment, discover_inputs, plan_segments, video_id
+from vsrcli.batch.plan import VideoPlan, auto_segment, discover_inputs, find_inputs, plan_segments, video_id
 from vsrcli.batch.worker import CRASH_ENV, SegmentTask, read_done, segment_paths
 from vsrcli.errors import InputError, Interrupted, OutputError, UsageError, VsrError
 from vsrcli.pipeline.chunking import DEFAULT_CHUNK, DEFAULT_OVERLAP, SceneCutDetector
 from vsrcli.pipeline.restore import TASKS
-from vsrcli.pipeline.streams import KEEP_SUFFIXES, TASK_TAGS, FolderSink, VideoSink, open_source
+from vsrcli.pipeline.streams import KEEP_SUFFIXES, TASK_TAGS, FolderSink, VideoSink, check_output, open_source
 from vsrcli.pipeline.tiling import DEFAULT_TILE_OVERLAP
 
 STATE_DIR = ".vsrcli-batch"
@@ -156,10 +157,15 @@ def run_batch(
         raise UsageError(f"--workers {workers}: expected at least 1")
     if model is None:
         raise UsageError("no model given", hint="pass --model NAME|PATH")
-    paths = discover_inputs(inputs)
-    if not paths:
-        raise UsageError("no inputs")
     out_root = Path(outdir)
+    found = find_inputs(inputs, skip=lambda p: is_batch_output(p, out_root))
+    if not found:
+        raise UsageError("no inputs")
+    targets = [out_root / f.subfolder / output_name(f.path, task, f.path.is_dir()) for f in found]
+    check_collisions([f.path for f in found], targets)
+    from vsrcli.io.video import check_encoder
+
+    check_encoder(Path("any.mkv"), codec, crf, preset)  # --crf, --preset, --codec: before any decoding
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -186,7 +192,7 @@ def run_batch(
     precision_name = precision  # resolved by each worker for its device; recorded as asked
     model_spec: Any = str(model) if isinstance(model, (str, Path)) else net
 
-    results = [VideoResult(p) for p in paths]
+    results = [VideoResult(f.path, output=target) for f, target in zip(found, targets, strict=True)]
     report = BatchReport(results)
     ex = executor if executor is not None else make_executor_for(ray, workers, gpus_per_worker, max_retries)
     report.executor = type(ex).__name__
@@ -235,6 +241,7 @@ def run_batch(
                 v = _plan_video(
                     result, out_root, task, overwrite, resume, start, end, chunk, overlap, fade, segment,
                     report.workers, scene_detect, settings, input_identity, sigma, conditioned,
+                    encoder=(codec, crf, preset),
                 )  # fmt: skip
             except VsrError as exc:
                 fail(result, str(exc))
@@ -299,6 +306,35 @@ def run_batch(
     return report
 
 
+_OUTPUT_STEM = re.compile(rf"\.(?:{'|'.join(TASK_TAGS.values())})(?:-\d+)?$")
+
+
+def is_batch_output(path: Path, out_root: Path) -> bool:
+    """A file a batch into ``out_root`` writes (``name.upscaled.mp4`` below it): found again when OUTDIR
+    lies inside an input folder, it must not become an input of the re-run."""
+    try:
+        inside = out_root.resolve() in path.resolve().parents
+    except (OSError, RuntimeError):
+        return False
+    return inside and _OUTPUT_STEM.search(path.stem) is not None
+
+
+def check_collisions(inputs: Sequence[Path], outputs: Sequence[Path]) -> None:
+    """Refuse, before any work, two inputs writing the same output, or an output that is an input."""
+    owner: dict[str, Path] = {}
+    sources = {os.path.abspath(p): p for p in inputs}
+    for source, target in zip(inputs, outputs, strict=True):
+        key = os.path.abspath(target)
+        if key in sources:
+            raise UsageError(f"the output of {source} would be {target}, which is an input; use another -o")
+        if key in owner:
+            raise UsageError(
+                f"{owner[key]} and {source} would both be written to {target}",
+                hint="rename one of them, or run them in separate batches",
+            )
+        owner[key] = source
+
+
 def make_executor_for(ray: str | None, workers: int | None, gpus: float, retries: int) -> Any:
     from vsrcli.batch.executors import make_executor
 
@@ -323,17 +359,30 @@ def _plan_video(
     identity_of: Callable[[Path], dict[str, Any]],
     sigma: float | str | None,
     conditioned: bool,
+    encoder: tuple[str | None, int | None, str | None] = (None, None, None),
 ) -> _Video | None:
-    """Probe and decode the input once, plan its segments, set up (or reuse) its state folder."""
+    """Probe and decode the input once, plan its segments, set up (or reuse) its state folder.
+
+    The output path and the encoder are checked before the decoding, as ``restore_video`` does.
+    """
+    from vsrcli.io.video import check_encoder
     from vsrcli.pipeline.restore import _resolve_sigma
 
     path = result.input
     source = open_source(path, start, end)
-    result.output = out_root / output_name(path, task, source.kind == "folder")
+    if result.output is None:
+        result.output = out_root / output_name(path, task, source.kind == "folder")
     if result.output.exists() and not overwrite:
         result.status = "skipped"
         result.error = "output exists (pass --overwrite to replace it)"
         return None
+    try:
+        result.output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{result.output.parent}: cannot create ({exc.strerror})") from exc
+    check_output(result.output, path, overwrite, folder=source.kind == "folder")
+    if source.kind != "folder":
+        check_encoder(result.output, *encoder)
     vid = video_id(path)
     plan = VideoPlan(path, vid)
     detector = SceneCutDetector() if scene_detect else None

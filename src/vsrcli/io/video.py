@@ -657,8 +657,9 @@ CRF_RANGES = {
 DEFAULT_CRF = 18  # visually lossless for x264/x265; the encoders' own default (23/28) softens restored detail
 DEFAULT_PRESET = "medium"
 #: The presets x264 and x265 know.
-X26X_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow",
-                "placebo")  # fmt: skip
+X26X_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
 
 
 def default_codec(path: str | Path) -> str:
@@ -708,12 +709,15 @@ def check_encoder(
         if codec not in ("libx264", "libx264rgb", "libx265"):
             notes.append(f"{codec} takes no --preset; --preset {preset} was ignored")
         elif preset not in X26X_PRESETS:
-            raise UsageError(f"--preset {preset}: unknown to {codec}", hint=f"one of {', '.join(X26X_PRESETS)}")
+            raise UsageError(
+                f"--preset {preset}: unknown to {codec}", hint=f"one of {', '.join(X26X_PRESETS)}"
+            )
     try:
         container = av.open(_Named(path.name), mode="w", format=format)
     except (ValueError, av.FFmpegError) as exc:
         raise OutputError(
-            f"{path}: unknown container format for suffix {path.suffix!r}", hint="use .mp4, .mkv, .mov or .webm"
+            f"{path}: unknown container format for suffix {path.suffix!r}",
+            hint="use .mp4, .mkv, .mov or .webm",
         ) from exc
     with container:
         supported = container.supported_codecs
@@ -812,7 +816,7 @@ class VideoWriter:
 
         self._sws = VideoReformatter()
 
-        codec, _ = check_encoder(self.path, codec, crf, preset, format)  # notes on ignored options: the caller's
+        codec, _ = check_encoder(self.path, codec, crf, preset, format)  # ignored options: the caller says
         self.codec = codec
         if pix_fmt is None:
             pix_fmt, notes = choose_pix_fmt(codec, source, self.width, self.height)
@@ -919,9 +923,7 @@ class VideoWriter:
         try:  # open the encoder now: options it refuses fail here, before any frame is decoded
             ctx.open()
         except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(
-                f"{self.path}: {codec} refuses the options {opts} ({_reason(exc)})"
-            ) from exc
+            raise OutputError(f"{self.path}: {codec} refuses the options {opts} ({_reason(exc)})") from exc
         self._stream = stream
 
     def _setup_copies(self, src_path: Path, trim: bool) -> None:

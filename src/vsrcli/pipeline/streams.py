@@ -348,7 +348,7 @@ def _remove(path: Path) -> None:
 
 
 def _replace(tmp: Path, final: Path) -> None:
-    """Atomic rename; an existing output (only with --overwrite) is replaced if vsrcli could have written it."""
+    """Atomic rename; an existing output (only with --overwrite) is replaced if vsrcli could have made it."""
     if final.is_dir() and not final.is_symlink():
         if not tmp.is_dir() or not is_frame_output_folder(final):
             raise OutputError(f"{final}: is a folder vsrcli did not write; left as it is")
