@@ -251,16 +251,22 @@ def probe(path: str | Path) -> VideoInfo:
         trc = colour.name_of(colour.TRC_NAMES, first.color_trc or ctx.color_trc)
         time_base = stream.time_base or Fraction(1, 1000)
         fps = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+        start_pts = stream.start_time if stream.start_time is not None else (first.pts or 0)
         video_duration = _video_duration(stream, time_base)
+        if video_duration is not None and not stream.duration:
+            # Matroska's DURATION tag is where the stream ends, not how long it lasts: a file whose
+            # timestamps start at 10 s (-output_ts_offset 10) says 10.48 s for 12 frames
+            video_duration = max(0.0, video_duration - max(0.0, float(start_pts * time_base)))
         if video_duration is not None:
             duration = video_duration
         elif container.duration:
             duration = container.duration / 1_000_000
+            if "matroska" in container.format.name:  # Matroska's segment duration is an end time too
+                duration = max(0.0, duration - max(0.0, (container.start_time or 0) / 1_000_000))
         else:
             duration = 0.0
         exact = bool(stream.frames and stream.frames > 0)
         num_frames = int(stream.frames) if exact else round(duration * fps)
-        start_pts = stream.start_time if stream.start_time is not None else (first.pts or 0)
         container.seek(0)
         is_vfr = _guess_vfr(container, stream)
         sar = stream.sample_aspect_ratio
