@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -129,6 +130,8 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a video file")
+    if not path.is_file():  # a FIFO or a device: opening it could block forever, and it cannot be re-read
+        raise InputError(f"{path}: is not a regular file (a pipe or device); save the video to a file first")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
 
@@ -622,6 +625,8 @@ def choose_pix_fmt(codec: str, source: VideoInfo | None, width: int, height: int
     if source is not None and source.is_rgb:
         for d in depths:
             wanted += ["rgb24", "bgr0", "bgr24", "gbrp"] if d == 8 else [f"gbrp{d}le"]
+    if source is not None and source.is_gray:  # grey stays grey (no chroma a colour tint could sit in)
+        wanted += ["gray" if d == 8 else f"gray{d}le" for d in depths]
     for d in depths:
         wanted += [_yuv_name(sub, d), _yuv_name("420", d), _yuv_name("444", d)]
     if not offered:
@@ -666,6 +671,12 @@ DEFAULT_PRESET = "medium"
 X26X_PRESETS = (
     "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
 )  # fmt: skip
+
+
+def _matroska_codecs() -> set[str]:
+    av = _av()
+    with av.open(_Named("any.mkv"), mode="w") as container:
+        return set(container.supported_codecs)
 
 
 def default_codec(path: str | Path) -> str:
@@ -742,6 +753,60 @@ class _CopiedStream:
     source: Any
     target: Any
     transcode: bool
+    convert: str | None = None  # text subtitles rewritten packet by packet into this codec
+
+
+# Per-stream tags that describe the old file (Matroska statistics, muxer names), not the content.
+_STREAM_STAT_KEYS = {"BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "ENCODER", "HANDLER_NAME",
+                     "VENDOR_ID"}  # fmt: skip
+#: Text subtitle codecs whose cues vsrcli can rewrite for a container that does not take them.
+TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text")
+
+
+def carry_stream_tags(source: Any, target: Any) -> None:
+    """Language, title and the other per-stream tags, and the dispositions (default, forced, comment...),
+    from a source stream to its copy; MP4 calls a track's title ``name``."""
+    for key, value in source.metadata.items():
+        if key.upper() in _STREAM_STAT_KEYS or key.upper().startswith("_STATISTICS"):
+            continue
+        if key == "name" and "title" not in source.metadata:
+            key = "title"
+        target.metadata[key] = value
+    try:
+        target.disposition = source.disposition
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - PyAV without the setter
+        pass
+
+
+def subtitle_text(codec: str, data: bytes) -> str:
+    """The plain text of one text-subtitle packet (styling dropped)."""
+    if codec == "mov_text":
+        size = int.from_bytes(data[:2], "big") if len(data) >= 2 else 0
+        text = data[2 : 2 + size].decode("utf-8", errors="replace")
+    else:
+        text = data.decode("utf-8", errors="replace")
+        if codec in ("ass", "ssa"):  # ReadOrder,Layer,Style,Name,MarginL,MarginR,MarginV,Effect,Text
+            text = text.split(",", 8)[-1]
+            text = re.sub(r"\{[^}]*\}", "", text).replace("\\N", "\n").replace("\\n", "\n")
+    return re.sub(r"<[^>]+>", "", text).strip("\x00")
+
+
+def subtitle_packet(codec: str, text: str) -> bytes:
+    """One packet of ``codec`` (mov_text or subrip) holding ``text``."""
+    data = text.encode("utf-8")
+    if codec == "mov_text":
+        return len(data).to_bytes(2, "big") + data
+    return data
+
+
+def subtitle_target(codec: str, supported: set[str] | frozenset[str]) -> str | None:
+    """The text codec a container takes for cues of ``codec`` (SubRip for Matroska, mov_text for MP4/MOV)."""
+    if codec not in TEXT_SUBTITLES:
+        return None
+    for target in ("subrip", "mov_text"):
+        if target in supported:
+            return target
+    return None
 
 
 @dataclass
@@ -831,6 +896,8 @@ class VideoWriter:
             self._check_pix_fmt(codec, pix_fmt)
         self.pix_fmt = pix_fmt
         bits, _, self._out_gray, self._out_rgb, _ = _format_facts(pix_fmt)
+        # a grey source written in a YUV format the encoder offers instead of grey: neutral chroma
+        self._gray_content = bool(source is not None and source.is_gray and not self._out_gray)
         self.bit_depth = bits
 
         w, h = self.width, self.height
@@ -941,7 +1008,9 @@ class VideoWriter:
         meta = {k: v for k, v in src.metadata.items() if k.lower() not in _MUXER_KEYS}
         out.metadata.update(meta)
         try:
-            main_index = _pick_video_stream(src, src_path).index
+            main = _pick_video_stream(src, src_path)
+            main_index = main.index
+            carry_stream_tags(main, self._stream)  # the video track's language and title
         except InputError:
             main_index = -1
         for s in src.streams:
@@ -949,7 +1018,9 @@ class VideoWriter:
             label = f"{s.type} stream #{s.index} ({name})"
             if s.type == "audio":
                 if name in supported or s.codec.name in supported:
-                    streams[s.index] = _CopiedStream(s, out.add_stream_from_template(s), transcode=False)
+                    target = out.add_stream_from_template(s)
+                    carry_stream_tags(s, target)
+                    streams[s.index] = _CopiedStream(s, target, transcode=False)
                     continue
                 target_codec = out.default_audio_codec
                 if target_codec in ("none", "", None) or target_codec not in av.codecs_available:
@@ -960,18 +1031,29 @@ class VideoWriter:
                 if rate not in rates:
                     rate = min(rates, key=lambda r: (r < rate, abs(r - rate)))
                 target = out.add_stream(target_codec, rate=rate, layout=s.layout.name)
-                target.metadata.update(s.metadata)
+                carry_stream_tags(s, target)
                 streams[s.index] = _CopiedStream(s, target, transcode=True)
                 self.warnings.append(
                     f"{label} cannot be stored in {out.format.name}; converted to {target_codec}"
                 )
             elif s.type == "subtitle":
+                convert = subtitle_target(name, supported)
                 if name in supported or s.codec.name in supported:
-                    streams[s.index] = _CopiedStream(s, out.add_stream_from_template(s), transcode=False)
-                else:
+                    target = out.add_stream_from_template(s)
+                    carry_stream_tags(s, target)
+                    streams[s.index] = _CopiedStream(s, target, transcode=False)
+                elif convert is not None:
+                    target = out.add_mux_stream(convert)
+                    target.time_base = s.time_base
+                    carry_stream_tags(s, target)
+                    streams[s.index] = _CopiedStream(s, target, transcode=False, convert=convert)
                     self.warnings.append(
-                        f"{label} cannot be stored in {out.format.name}; skipped (use .mkv to keep it)"
+                        f"{label} converted to {convert} for {out.format.name} (text kept, styling dropped)"
                     )
+                else:
+                    mkv = not out.format.name.startswith("matroska") and name in _matroska_codecs()
+                    hint = "use .mkv to keep it" if mkv else "no container vsrcli writes holds it"
+                    self.warnings.append(f"{label} cannot be stored in {out.format.name}; skipped ({hint})")
             elif s.type == "attachment":
                 if out.format.name.startswith("matroska"):
                     filename = s.metadata.get("filename", f"attachment{s.index}")
@@ -1042,6 +1124,8 @@ class VideoWriter:
         """RGB -> an av.VideoFrame in the output pixel format and colour tags."""
         av = _av()
         fmt = self.pix_fmt
+        if self._gray_content and not self._out_rgb:
+            return self._gray_as_yuv(rgb, fmt)
         if self.bit_depth <= 8:
             if rgb.dtype == np.uint16:
                 rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
@@ -1076,6 +1160,19 @@ class VideoWriter:
             return self._from_planes([y], fmt)
         sx, sy = _subsampling(fmt)
         return self._from_planes([y, colour.subsample(u, sx, sy), colour.subsample(v, sx, sy)], fmt)
+
+    def _gray_as_yuv(self, rgb: np.ndarray, fmt: str) -> Any:
+        """Luma from RGB, chroma exactly neutral: grey in, grey out, whatever tint the network added."""
+        if self.bit_depth <= 8 and rgb.dtype == np.uint16:
+            rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        elif self.bit_depth > 8 and rgb.dtype == np.uint8:
+            rgb = rgb.astype(np.uint16) * 257
+        y, _, _ = colour.rgb_to_yuv(
+            rgb, bits=self.bit_depth, matrix=self.matrix, color_range=self.color_range, gray=True
+        )
+        sx, sy = _subsampling(fmt)
+        mid = np.full(((y.shape[0] + sy - 1) // sy, (y.shape[1] + sx - 1) // sx), 1 << (self.bit_depth - 1))
+        return self._from_planes([y, mid.astype(y.dtype), mid.astype(y.dtype)], fmt)
 
     def _from_planes(self, planes: list[np.ndarray], fmt: str) -> Any:
         av = _av()
@@ -1153,6 +1250,14 @@ class VideoWriter:
             for frame in frames:
                 self._mux_encoded(copied, frame)
             return
+        if copied.convert is not None:
+            text = subtitle_text(copied.source.codec_context.name, bytes(packet))
+            if not text.strip():
+                return  # mov_text marks the gaps between cues with empty samples
+            rewritten = _av().Packet(subtitle_packet(copied.convert, text))
+            rewritten.pts, rewritten.dts, rewritten.duration = packet.pts, packet.dts, packet.duration
+            rewritten.time_base = packet.time_base
+            packet = rewritten
         packet.stream = copied.target
         self._container.mux(packet)
         c.muxed[packet.stream.index] = c.muxed.get(packet.stream.index, 0) + 1

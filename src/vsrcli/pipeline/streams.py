@@ -153,6 +153,9 @@ def open_source(path: str | Path, start: int | None = None, end: int | None = No
     path = Path(path)
     first, end = _check_range(start, end)
     if not path.exists():
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise InputError(f"{path}: {parent} is a file, not a folder")
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         from vsrcli.io.frames import list_frames, read_image
