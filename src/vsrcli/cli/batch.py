@@ -103,7 +103,7 @@ def _batch_parameters() -> list[inspect.Parameter]:
 
 def batch_command(**options: Any) -> None:
     """Restore many videos into OUTDIR (see `vsrcli batch --help`)."""
-    from vsrcli.cli.restore import _default_model, _terminate_as_interrupt
+    from vsrcli.cli.restore import _default_model, _terminate_as_interrupt, precision_notice
 
     task = options["task"]
     if task not in ("upscale", "denoise", "deblur", "decompress"):
@@ -119,6 +119,10 @@ def batch_command(**options: Any) -> None:
 
         import_ray()  # fail before any decoding when the extra is missing
     from vsrcli.batch import run_batch
+
+    slow = precision_notice(options["device"], options["precision"])
+    if slow:
+        typer.echo(f"vsrcli: warning: {slow}", err=True)
 
     sigma = options["sigma"] if task == "denoise" else None
     with _terminate_as_interrupt(), _BatchView(options["quiet"]) as view:

@@ -6,6 +6,7 @@ Torch, av and the pipeline are imported inside the commands so ``vsrcli --help``
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,9 @@ def _common(
         )
     from vsrcli.pipeline import restore_video
 
+    early = precision_notice(device, precision)
+    if early:
+        typer.echo(f"vsrcli: warning: {early}", err=True)
     try:
         with _terminate_as_interrupt(), _progress_reporter(quiet) as progress:
             report = restore_video(
@@ -74,6 +78,8 @@ def _common(
     except KeyboardInterrupt:
         raise Interrupted(interrupted_message(input, output, task, resume)) from None
     for warning in report.warnings:
+        if warning == early:
+            continue  # said before the work started
         typer.echo(f"vsrcli: warning: {warning}", err=True)
     if quiet:
         return
@@ -86,6 +92,20 @@ def _common(
         f"{len(report.scene_cuts)} scene cut(s), {report.fps:.2f} fps on {report.device}, "
         f"{report.elapsed_s:.1f} s)"
     )
+
+
+def precision_notice(device: str, precision: str) -> str | None:
+    """The slow-precision warning, printed before the work (after it would be too late to matter)."""
+    if precision.strip().lower() not in ("bf16", "bfloat16"):
+        return None
+    from vsrcli.errors import VsrError
+    from vsrcli.pipeline.device import resolve_device
+    from vsrcli.pipeline.precision import precision_warning
+
+    try:
+        return precision_warning(precision, resolve_device(device))
+    except VsrError:
+        return None  # the run itself reports the bad device
 
 
 def interrupted_message(input: Path, output: Path | None, task: str, resume: bool) -> str:
@@ -136,13 +156,32 @@ def _default_model(task: str) -> str | None:
     return None if entry is None else entry.name
 
 
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 class _progress_reporter:
-    """A rich bar on a terminal; one plain line per chunk on a pipe or log; nothing with --quiet."""
+    """A rich bar on a terminal; plain lines on a pipe or log; nothing with --quiet.
+
+    Both move with every network call (a tile, or a whole window), say which frames are being restored, and
+    show the speed and the time left once the first window has given a speed. Log lines come at most every
+    ``LOG_EVERY_S`` seconds unless the stage changes, so a log stays readable.
+    """
+
+    LOG_EVERY_S = 5.0
+    HEARTBEAT_S = 30.0  # a log line at least this often while one long network call runs
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.bar: Any = None
         self.task_id: Any = None
+        self._last: tuple[str, float] = ("", -1e9)
+        self._latest: Any = None
+        self._began = time.monotonic()
+        self._stop: Any = None
 
     def __enter__(self) -> Any:
         if self.quiet:
@@ -155,38 +194,65 @@ class _progress_reporter:
                 Progress,
                 TextColumn,
                 TimeElapsedColumn,
-                TimeRemainingColumn,
             )
 
             self.bar = Progress(
                 TextColumn("[bold]restoring"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("frames  {task.fields[fps]:.2f} fps"),
+                TextColumn("frames  {task.fields[fps]:.2f} fps  ETA {task.fields[eta]}"),
                 TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
+                TextColumn("{task.fields[stage]}"),
                 console=Console(stderr=True),
                 transient=True,
             )
             self.bar.__enter__()
-            self.task_id = self.bar.add_task("restore", total=None, fps=0.0)
+            self.task_id = self.bar.add_task("restore", total=None, fps=0.0, eta="?", stage="decoding")
             return self._bar_update
+        import threading
+
+        self._stop = threading.Event()
+        threading.Thread(target=self._heartbeat, name="vsrcli-progress", daemon=True).start()
         return self._log_update
 
-    def _bar_update(self, p: Any) -> None:
-        self.bar.update(self.task_id, completed=p.done, total=p.total, fps=p.fps)
+    def _heartbeat(self) -> None:
+        """Say the run is alive while a long window (minutes on a CPU) gives no progress event."""
+        while not self._stop.wait(self.HEARTBEAT_S):
+            p = self._latest
+            if p is None or time.monotonic() - self._last[1] < self.HEARTBEAT_S:
+                continue
+            self._last = (self._last[0], time.monotonic())
+            total = f"/{p.total}" if p.total else ""
+            stage = f"; still restoring {p.stage}" if p.stage else ""
+            elapsed = time.monotonic() - self._began
+            print(f"vsrcli: {p.done}{total} frames, {elapsed:.0f} s{stage}", file=sys.stderr, flush=True)
 
-    @staticmethod
-    def _log_update(p: Any) -> None:
+    def _bar_update(self, p: Any) -> None:
+        stage = f"({p.stage})" if getattr(p, "stage", "") else ""
+        eta = _clock(p.eta_s) if hasattr(p, "eta_s") else "?"
+        self.bar.update(self.task_id, completed=p.done, total=p.total, fps=p.fps, eta=eta, stage=stage)
+
+    def _log_update(self, p: Any) -> None:
+        self._latest = p
+        self._began = time.monotonic() - p.elapsed_s
+        stage = getattr(p, "stage", "")
+        now = time.monotonic()
+        finished = p.total is not None and p.done >= p.total
+        if stage == self._last[0] and now - self._last[1] < self.LOG_EVERY_S and not finished:
+            return
+        self._last = (stage, now)
         total = f"/{p.total}" if p.total else ""
+        eta = f", ETA {_clock(p.eta_s)}" if getattr(p, "eta_s", None) is not None else ""
+        where = f"; restoring {stage}" if stage and not finished else ""
         print(
-            f"vsrcli: {p.done}{total} frames, {p.fps:.2f} fps, {p.elapsed_s:.0f} s",
+            f"vsrcli: {p.done}{total} frames, {p.fps:.2f} fps{eta}, {p.elapsed_s:.0f} s{where}",
             file=sys.stderr,
             flush=True,
         )
 
     def __exit__(self, *exc: object) -> None:
+        if self._stop is not None:
+            self._stop.set()
         if self.bar is not None:
             self.bar.__exit__(*exc)
 
@@ -198,15 +264,41 @@ def register(app: typer.Typer) -> None:
         app.command(task, help=_HELP[task])(_make_command(task))
 
 
+#: Output name tags (keep in step with vsrcli.pipeline.streams.TASK_TAGS: not imported, it pulls numpy).
+TASK_TAGS = {
+    "upscale": "upscaled",
+    "denoise": "denoised",
+    "deblur": "deblurred",
+    "decompress": "decompressed",
+}
+
+
+def _model_help(task: str) -> str:
+    """--model's help names the model used without it (the zoo is plain data: no torch import)."""
+    default = _default_model(task)
+    text = "Zoo name or checkpoint path (see `vsrcli models list`). Default: "
+    text += default if default else "none shipped yet, so --model is required"
+    if task == "upscale":
+        real = _default_model(REAL_WORLD)
+        if real:
+            text += f"; with --real: {real}"
+    return text + "."
+
+
 def _make_command(task: str) -> Any:
     """One typer command per task; denoise adds --sigma."""
 
     def command(
         input: Path = typer.Argument(..., help="Video file or folder of frames.", show_default=False),
         output: Path | None = typer.Option(
-            None, "-o", "--output", help="Video file, or a folder for PNG frames. Default: beside the input."
+            None,
+            "-o",
+            "--output",
+            help=f"Video file, or a folder (no extension) for PNG frames. Default: IN.{TASK_TAGS[task]}.EXT "
+            "beside the input (EXT: the input's .mp4, .mkv or .mov, else .mkv; a folder of frames gives "
+            f"IN.{TASK_TAGS[task]}/), never replacing an existing file.",
         ),
-        model: str | None = typer.Option(None, "--model", "-m", help="Zoo name or checkpoint path."),
+        model: str | None = typer.Option(None, "--model", "-m", help=_model_help(task)),
         weights: Path | None = typer.Option(None, "--weights", help="Weights file for a zoo model."),
         sigma: str = typer.Option(
             "auto",

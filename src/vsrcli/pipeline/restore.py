@@ -26,6 +26,7 @@ from vsrcli.pipeline.chunking import (
 )
 from vsrcli.pipeline.device import resolve_device, resolve_precision
 from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned, parse_sigma
+from vsrcli.pipeline.precision import precision_warning
 from vsrcli.pipeline.resume import Partial, input_identity, model_fingerprint
 from vsrcli.pipeline.streams import (
     BackgroundSink,
@@ -49,13 +50,22 @@ TASKS = ("upscale", "denoise", "deblur", "decompress")
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run stands: frames written so far, the total if known, and the processing speed."""
+    """Where a run stands: frames done so far (within a window: the share of its network calls made), the
+    total if known, the processing speed, and what is running now (``stage``, e.g. ``frames 0-39``)."""
 
     done: int
     total: int | None
     fps: float
     elapsed_s: float
     chunk: int
+    stage: str = ""
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current speed; None until a speed and a total are known."""
+        if not self.total or self.fps <= 0:
+            return None
+        return max(0, self.total - self.done) / self.fps
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -197,6 +207,7 @@ def restore_video(
 
     dev = resolve_device(device)
     dtype = resolve_precision(precision, dev)
+    slow_precision = precision_warning(precision, dev)
     if dev.type == "cuda":
         import torch
 
@@ -223,6 +234,8 @@ def restore_video(
         device=str(dev),
         precision=str(dtype).replace("torch.", ""),
     )
+    if slow_precision:
+        report.warnings.append(slow_precision)
     # the output (container, encoder and its options) is opened before anything is decoded, so a bad
     # option or path fails in a second, not after the whole clip
     if folder_out:
@@ -393,6 +406,22 @@ def _run(
                 report.resumed_chunks += 1
             else:
                 began = time.monotonic()
+                n_core = win.core_stop - win.core_start
+                stage = f"frames {source.start + win.core_start}-{source.start + win.core_stop - 1}"
+
+                speed = computed_frames / compute_time if compute_time else 0.0
+
+                def moved(
+                    done: int, calls: int, n_core: int = n_core, stage: str = stage, speed: float = speed,
+                    index: int = index,
+                ) -> None:  # fmt: skip
+                    if progress is None:
+                        return
+                    part = n_core * done // max(1, calls)
+                    now = time.monotonic() - t0
+                    progress(Progress(report.frames + part, source.total, speed, now, index, stage))
+
+                moved(0, 1)
                 x = _to_tensor(frames[win.start - base : win.stop - base], noise_sigma)
                 y, tile = restore_window(
                     net,
@@ -404,11 +433,11 @@ def _run(
                     tile_overlap=tile_overlap,
                     keep=win.keep,
                     on_retry=on_retry,
+                    on_tile=moved,
                 )
                 del x
                 out = _to_frames(y, frames[0].dtype)
                 del y
-                n_core = win.core_stop - win.core_start
                 core, new_tail = _crossfade(tail, out[:n_core]), out[n_core:]
                 if partial is not None:
                     partial.save(win.index, win.core_start, win.core_stop, core, new_tail)
