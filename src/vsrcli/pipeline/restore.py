@@ -147,6 +147,7 @@ def _resolve_sigma(
     """The noise level to feed (0-255 scale) and whether it was estimated."""
     if not conditioned:
         if sigma not in (None, "auto"):
+            parse_sigma(sigma)  # a malformed value is a usage error even where it would be ignored
             report_warnings.append("this model is blind (estimates the noise itself); --sigma was ignored")
         return None, False
     value = "auto" if sigma is None else parse_sigma(sigma)

@@ -202,7 +202,11 @@ def open_source(path: str | Path, start: int | None = None, end: int | None = No
 
 def is_folder_output(path: Path) -> bool:
     """A folder is meant when it exists as one, ends with a separator, or has no suffix."""
-    return path.is_dir() or str(path).endswith(("/", os.sep)) or path.suffix == ""
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # a name too long: check_output says so
+        is_dir = False
+    return is_dir or str(path).endswith(("/", os.sep)) or path.suffix == ""
 
 
 def default_output(source: Path, task: str) -> Path:
@@ -251,6 +255,13 @@ def check_output(output: Path, source: Path, overwrite: bool, *, folder: bool | 
     suffixes and parents that are missing, files or unwritable. ``folder``: a frame folder is meant
     (default: :func:`is_folder_output`).
     """
+    try:
+        _check_output(output, source, overwrite, folder)
+    except OSError as exc:  # a name too long, a symlink loop: whatever the OS says, on one line
+        raise OutputError(f"{output}: {exc.strerror or exc}") from exc
+
+
+def _check_output(output: Path, source: Path, overwrite: bool, folder: bool | None) -> None:
     folder = is_folder_output(output) if folder is None else folder
     if output.name in ("", ".", ".."):
         raise OutputError(f"{output}: name a new file or folder for the output, not {str(output)!r}")
@@ -296,6 +307,13 @@ def check_parent(output: Path) -> None:
         raise OutputError(f"{output}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{output}: folder {parent} is not writable")
+    longest = len(os.fsencode(temp_path(output).name)) + 8  # the hidden temporary name is the longest
+    try:
+        limit = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if longest > limit:
+        raise OutputError(f"{output}: file name too long (at most about {limit - 40} bytes here)")
 
 
 def temp_path(final: Path) -> Path:
