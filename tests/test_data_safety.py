@@ -266,3 +266,15 @@ def test_two_frame_clip_has_no_scene_cut(tmp_path):
     clip = np.stack([np.zeros((16, 16, 3), np.uint8), np.full((16, 16, 3), 200, np.uint8)])
     report = restore_video(write_folder(tmp_path / "in", clip), tmp_path / "out", model=DecayNet(), tile=0)
     assert report.scene_cuts == [] and report.chunks == 1
+
+
+def test_resume_never_discards_a_folder_with_other_files(tmp_path, calls, capsys):
+    src = videos.make_video(tmp_path / "clip.mkv", videos.moving_pattern(3, 16, 16))
+    partial = tmp_path / "out.mkv.vsrcli-partial"
+    partial.mkdir()
+    (partial / "thesis.txt").write_text("not a chunk")
+    args = ["upscale", str(src), "-o", str(tmp_path / "out.mkv"), "--resume", "--model", "standin-2-1", *FAST]
+    assert run(args) == 4
+    assert "did not write" in one_line_error(capsys.readouterr().err)
+    assert (partial / "thesis.txt").read_text() == "not a chunk" and not calls
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "out.mkv.vsrcli-partial"]
