@@ -278,3 +278,14 @@ def test_resume_never_discards_a_folder_with_other_files(tmp_path, calls, capsys
     assert "did not write" in one_line_error(capsys.readouterr().err)
     assert (partial / "thesis.txt").read_text() == "not a chunk" and not calls
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv", "out.mkv.vsrcli-partial"]
+
+
+def test_a_truncated_file_is_refused_before_the_network_runs(tmp_path, calls, capsys):
+    whole = videos.make_video(tmp_path / "whole.mkv", videos.moving_pattern(24, 32, 32), codec="libx264")
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(data[: int(len(data) * 0.6)])
+    assert run(["upscale", str(cut), "-o", str(tmp_path / "out.mkv"), "--model", "standin-2-1", *FAST]) == 3
+    assert "truncated" in one_line_error(capsys.readouterr().err)
+    assert not calls  # found from the file's last packets, not after restoring every frame
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mkv", "whole.mkv"]

@@ -317,6 +317,39 @@ def probe(path: str | Path) -> VideoInfo:
         )
 
 
+def check_not_truncated(info: VideoInfo) -> None:
+    """Refuse, before any decoding, a file whose last packets stop well before the end its header promises.
+
+    Why: the same check after decoding (:class:`VideoReader`) comes only after the whole clip went through the
+    network. Reading the packets of the last two seconds (a seek, no decoding) is enough to see it.
+    """
+    if info.duration <= 0 or not (info.duration_is_video or info.num_frames_exact):
+        return
+    av = _av()
+    tb = info.time_base
+    step = 1 / info.fps if info.fps else Fraction(1, 25)
+    with _open_input(info.path) as container:
+        stream = _pick_video_stream(container, info.path)
+        target = info.start_pts + int(max(0.0, info.duration - 2.0) / tb)
+        end: int | None = None
+        try:
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    stop = packet.pts + (packet.duration or round(step / tb))
+                    end = stop if end is None else max(end, stop)
+        except av.FFmpegError:
+            pass  # a damaged tail reads as an early end
+    if end is None:
+        return  # nothing readable near the end: leave the verdict to the decoder
+    reached = float((end - info.start_pts) * tb)
+    if reached < info.duration - 1.5 * float(step):
+        raise InputError(
+            f"{info.path}: truncated or corrupt video: its packets end at {reached:.2f} s of the "
+            f"{info.duration:.2f} s its header promises"
+        )
+
+
 def count_frames(path: str | Path) -> int:
     """Exact number of video frames, by demuxing packets without decoding (cheap: no pixels are made).
 

@@ -181,6 +181,8 @@ def open_source(path: str | Path, start: int | None = None, end: int | None = No
         )
     video = _video_module()
     info = video.probe(path)
+    if end is None:  # a whole clip must be whole: refuse a truncated file now, not after decoding it
+        video.check_not_truncated(info)
     n = getattr(info, "num_frames", None) or None
     if n is not None and first >= n:
         raise InputError(f"{path}: --start {first} is past the last frame ({n} frames)")
