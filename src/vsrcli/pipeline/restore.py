@@ -416,8 +416,8 @@ def _run(
                     done: int, calls: int, n_core: int = n_core, stage: str = stage, speed: float = speed,
                     index: int = index,
                 ) -> None:  # fmt: skip
-                    if progress is None:
-                        return
+                    if progress is None or done >= calls:
+                        return  # a finished window is reported once its frames are written
                     part = n_core * done // max(1, calls)
                     now = time.monotonic() - t0
                     progress(Progress(report.frames + part, source.total, speed, now, index, stage))
