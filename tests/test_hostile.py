@@ -138,6 +138,8 @@ CASES = [
     Case("batch into a file", ["batch", "{r}/clip.mkv", "-o", "{r}/notes.txt"], 4),
     # benchmark
     Case("benchmark json over its input", ["benchmark", "{r}/clip.mkv", "--json", "{r}/clip.mkv"], 4),
+    Case("benchmark csv over a video", ["benchmark", "{r}/frames", "--csv", "{r}/clip.mkv"], 4),
+    Case("benchmark crops into its data", ["benchmark", "{r}/frames", "--crops", "{r}/frames/crops"], 4),
 ]
 
 

@@ -324,6 +324,18 @@ def check_report_path(path: Path, data: Path | None, option: str) -> None:
         raise OutputError(f"{option} {path}: {exc.strerror or exc}") from exc
 
 
+def check_crops_folder(folder: Path, data: Path | None) -> None:
+    """--crops writes one PNG per clip: never into the benchmark's data (a frame folder would gain frames)."""
+    try:
+        target, source = folder.resolve(), data.resolve() if data is not None and data.exists() else None
+        if source is not None and (target == source or source in target.parents):
+            raise OutputError(f"--crops {folder}: is inside the benchmark's data; choose another folder")
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"--crops {folder}: is a file, not a folder")
+    except OSError as exc:
+        raise OutputError(f"--crops {folder}: {exc.strerror or exc}") from exc
+
+
 def write_json(result: BenchmarkResult | SpeedResult | NoRefResult, path: str | Path) -> None:
     """Write the JSON form; ``-`` is not special here (the CLI prints to stdout itself)."""
     try:
