@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 
 from test_data_safety import calls, one_line_error  # noqa: F401 - the fixture is used by name
 from test_pipeline import moving_clip, write_folder
@@ -106,8 +107,17 @@ def test_mov_text_becomes_subrip_in_mkv_and_back(tmp_path, calls, capsys):  # no
 @pytest.mark.parametrize(
     ("codec", "suffix"), [("libx264", ".mp4"), ("ffv1", ".mkv"), ("libvpx-vp9", ".webm")]
 )
-def test_grey_input_stays_grey(tmp_path, calls, codec, suffix):  # noqa: F811
+def test_grey_input_stays_grey(tmp_path, calls, codec, suffix, monkeypatch):  # noqa: F811
+    from test_pipeline import DecayNet
     from vsrcli.io.video import probe, read_video
+
+    plain = DecayNet.forward
+
+    def tinted(self, x):  # a network that adds a little red, as real ones do on grey input
+        y = plain(self, x)
+        return y + torch.tensor([0.05, 0.0, 0.0]).view(1, 1, 3, 1, 1)
+
+    monkeypatch.setattr(DecayNet, "forward", tinted)
 
     grey = videos.moving_pattern(3, 16, 16)
     grey[..., 1] = grey[..., 2] = grey[..., 0]
