@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from test_data_safety import calls, one_line_error  # noqa: F401 - the fixture is used by name
 from test_pipeline import DecayNet, moving_clip, write_folder
@@ -157,3 +158,18 @@ def test_log_lines_say_what_is_running_with_fps_and_eta(frames, calls, capsys): 
     err = capsys.readouterr().err
     assert "restoring frames 0-1" in err  # before the first window is done
     assert "ETA 0:00:00" in err and "fps" in err
+
+
+def test_progress_moves_frame_by_frame_inside_one_basicvsrpp_call(tmp_path):
+    from vsrcli.models.arch import build_network
+    from vsrcli.pipeline import restore_video
+
+    torch.manual_seed(0)
+    net = build_network("basicvsrpp", mid_channels=8, num_blocks=1)
+    folder = write_folder(tmp_path / "in", moving_clip(6, 64, 64))
+    events = []
+    report = restore_video(folder, tmp_path / "out", model=net, tile=0, progress=events.append)
+    assert report.chunks == 1  # one network call for the whole clip
+    within = [e.done for e in events if 0 < e.done < 6]
+    assert within == sorted(within) and len(set(within)) >= 4  # the count moves inside the call
+    assert not any(h for m in net.modules() for h in m._forward_hooks.values())  # hooks removed

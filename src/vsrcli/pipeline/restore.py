@@ -333,6 +333,69 @@ def restore_video(
     return report
 
 
+def per_frame_modules(net: Any) -> list[Any]:
+    """Submodules the BasicVSR++ family runs once per frame per pass: each propagation branch's backbone
+    and the reconstruction; empty for a network without them."""
+    from torch import nn
+
+    found: list[Any] = []
+    backbone = getattr(net, "backbone", None)
+    if isinstance(backbone, nn.ModuleDict):
+        found += list(backbone.values())
+    reconstruction = getattr(net, "reconstruction", None)
+    if isinstance(reconstruction, nn.Module):
+        found.append(reconstruction)
+    return found
+
+
+class WindowMeter:
+    """Progress inside one window, so the count moves while a call that takes minutes runs.
+
+    Why: a window of 40 frames plus context is one network call; on a CPU that is minutes without a sign.
+    The meter counts finished tiles and, within a call, the per-frame modules (:func:`per_frame_modules`,
+    through forward hooks that only count), and reports the share of the window's frames done. A finished
+    window is reported by the caller once its frames are written.
+    """
+
+    def __init__(self, net: Any, progress: ProgressCallback | None, total: int | None, t0: float) -> None:
+        self.progress, self.total, self.t0 = progress, total, t0
+        self.per_frame = per_frame_modules(net) if progress is not None else []
+        self.handles = [m.register_forward_hook(self._tick) for m in self.per_frame]
+        self.base = self.n_core = self.frames = self.index = self.ticks = self.tiles_done = 0
+        self.tiles = 1
+        self.stage, self.speed, self.shown = "", 0.0, -1
+
+    def start(self, base: int, n_core: int, frames: int, stage: str, index: int, speed: float) -> None:
+        self.base, self.n_core, self.frames, self.stage, self.index, self.speed = (
+            base, n_core, frames, stage, index, speed,
+        )  # fmt: skip
+        self.ticks, self.tiles_done, self.tiles, self.shown = 0, 0, 1, -1
+        self._emit(0)
+
+    def tile(self, done: int, calls: int) -> None:
+        self.tiles_done, self.tiles, self.ticks = done, max(1, calls), 0
+        if done < calls:
+            self._emit(self.n_core * done // self.tiles)
+
+    def _tick(self, *_: Any) -> None:
+        self.ticks += 1
+        expected = max(1, len(self.per_frame) * self.frames)
+        within = min(self.ticks / expected, 0.99)  # a network that runs twice must not reach the end early
+        self._emit(int(self.n_core * (self.tiles_done + within) / self.tiles))
+
+    def _emit(self, part: int) -> None:
+        if self.progress is None or part == self.shown or part >= self.n_core > 0:
+            return
+        self.shown = part
+        now = time.monotonic() - self.t0
+        self.progress(Progress(self.base + part, self.total, self.speed, now, self.index, self.stage))
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
 def _run(
     source: FrameSource,
     sink: Any,
@@ -369,6 +432,7 @@ def _run(
     if progress is not None:
         progress(Progress(0, source.total, 0.0, time.monotonic() - t0, 0))
     it = Prefetch(source.frames(), chunk + 2 * overlap)
+    meter = WindowMeter(net, progress, source.total, t0)
     try:
         eof = False
         while True:
@@ -410,19 +474,10 @@ def _run(
                 n_core = win.core_stop - win.core_start
                 stage = f"frames {source.start + win.core_start}-{source.start + win.core_stop - 1}"
 
-                speed = computed_frames / compute_time if compute_time else 0.0
-
-                def moved(
-                    done: int, calls: int, n_core: int = n_core, stage: str = stage, speed: float = speed,
-                    index: int = index,
-                ) -> None:  # fmt: skip
-                    if progress is None or done >= calls:
-                        return  # a finished window is reported once its frames are written
-                    part = n_core * done // max(1, calls)
-                    now = time.monotonic() - t0
-                    progress(Progress(report.frames + part, source.total, speed, now, index, stage))
-
-                moved(0, 1)
+                meter.start(
+                    report.frames, n_core, max(win.stop - win.start, rules.min_frames), stage, index,
+                    computed_frames / compute_time if compute_time else 0.0,
+                )  # fmt: skip
                 x = _to_tensor(frames[win.start - base : win.stop - base], noise_sigma)
                 y, tile = restore_window(
                     net,
@@ -434,7 +489,7 @@ def _run(
                     tile_overlap=tile_overlap,
                     keep=win.keep,
                     on_retry=on_retry,
-                    on_tile=moved,
+                    on_tile=meter.tile,
                 )
                 del x
                 out = _to_frames(y, frames[0].dtype)
@@ -467,6 +522,7 @@ def _run(
                     )
                 )
     finally:
+        meter.close()
         it.close()
     if decoded == 0:
         raise InputError(f"{source.path}: no frames to restore")
