@@ -364,12 +364,14 @@ class WindowMeter:
         self.base = self.n_core = self.frames = self.index = self.ticks = self.tiles_done = 0
         self.tiles = 1
         self.stage, self.speed, self.shown = "", 0.0, -1
+        self.began = time.monotonic()
 
     def start(self, base: int, n_core: int, frames: int, stage: str, index: int, speed: float) -> None:
         self.base, self.n_core, self.frames, self.stage, self.index, self.speed = (
             base, n_core, frames, stage, index, speed,
         )  # fmt: skip
         self.ticks, self.tiles_done, self.tiles, self.shown = 0, 0, 1, -1
+        self.began = time.monotonic()
         self._emit(0)
 
     def tile(self, done: int, calls: int) -> None:
@@ -387,8 +389,11 @@ class WindowMeter:
         if self.progress is None or part == self.shown or part >= self.n_core > 0:
             return
         self.shown = part
-        now = time.monotonic() - self.t0
-        self.progress(Progress(self.base + part, self.total, self.speed, now, self.index, self.stage))
+        now = time.monotonic()
+        speed = self.speed
+        if not speed and part > 0:  # the first window: its own pace so far, so an ETA shows early
+            speed = part / max(now - self.began, 1e-9)
+        self.progress(Progress(self.base + part, self.total, speed, now - self.t0, self.index, self.stage))
 
     def close(self) -> None:
         for handle in self.handles:
