@@ -31,10 +31,15 @@ def _restore_parameters() -> list[inspect.Parameter]:
 
     command = _make_command("denoise")
     hints = typing.get_type_hints(command)
-    return [
+    params = [
         p.replace(annotation=hints[name], kind=inspect.Parameter.KEYWORD_ONLY)
         for name, p in inspect.signature(command).parameters.items()
         if name not in _OWN
+    ]
+    model_help = "Zoo name or checkpoint path (`vsrcli models list`). Default: the model shipped for --task."
+    return [
+        p.replace(default=typer.Option(None, "--model", "-m", help=model_help)) if p.name == "model" else p
+        for p in params
     ]
 
 
