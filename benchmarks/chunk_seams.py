@@ -33,7 +33,7 @@ def main() -> None:
     import torch
 
     from vsrcli.io.frames import read_folder, write_image
-    from vsrcli.pipeline import restore_video
+    from vsrcli.pipeline import RestoreOptions, restore_video
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -78,14 +78,14 @@ def main() -> None:
             write_image(src / f"{i:08d}.png", frame)
         common = dict(model=model, tile=0, scene_detect=False, task="upscale")
         t0 = time.monotonic()
-        restore_video(src, Path(tmp) / "whole", chunk=len(lr), overlap=0, **common)
+        restore_video(src, Path(tmp) / "whole", options=RestoreOptions(chunk=len(lr), overlap=0, **common))
         whole = read_folder(Path(tmp) / "whole")
         results["whole_seconds"] = round(time.monotonic() - t0, 1)
         if gt is not None:
             results["whole_vs_gt_psnr"] = round(psnr(whole, gt), 2)
             print(f"whole clip vs ground truth: {results['whole_vs_gt_psnr']:.2f} dB", flush=True)
         t0 = time.monotonic()
-        restore_video(src, Path(tmp) / "alone", chunk=1, overlap=0, **common)
+        restore_video(src, Path(tmp) / "alone", options=RestoreOptions(chunk=1, overlap=0, **common))
         alone = read_folder(Path(tmp) / "alone")
         results["no_context_vs_whole_psnr"] = round(psnr(alone, whole), 2)
         alone_db = results["no_context_vs_whole_psnr"]
@@ -95,7 +95,8 @@ def main() -> None:
             out = Path(tmp) / f"o{overlap}"
             fade = min(args.fade, overlap)
             t0 = time.monotonic()
-            restore_video(src, out, chunk=args.chunk, overlap=overlap, fade=fade, **common)
+            options = RestoreOptions(chunk=args.chunk, overlap=overlap, fade=fade, **common)
+            restore_video(src, out, options=options)
             chunked = read_folder(out)
             per_frame = [psnr(a, b) for a, b in zip(chunked, whole, strict=True)]
             row = {

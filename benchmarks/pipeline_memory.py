@@ -47,7 +47,7 @@ def child(src: Path, dst: Path, chunk: int, overlap: int) -> None:
     import torch.nn.functional as F
     from torch import nn
 
-    from vsrcli.pipeline import restore_video
+    from vsrcli.pipeline import RestoreOptions, restore_video
 
     torch.set_num_threads(1)
 
@@ -69,9 +69,8 @@ def child(src: Path, dst: Path, chunk: int, overlap: int) -> None:
 
     t0 = time.monotonic()
     net = CheapRecurrentX4()
-    report = restore_video(
-        src, dst, model=net, chunk=chunk, overlap=overlap, preset="ultrafast", overwrite=True
-    )
+    options = RestoreOptions(model=net, chunk=chunk, overlap=overlap, preset="ultrafast", overwrite=True)
+    report = restore_video(src, dst, options=options)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(

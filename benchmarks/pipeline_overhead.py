@@ -52,7 +52,8 @@ def timed_run(
         restore_mod.BackgroundSink = lambda inner, depth=1: inner  # type: ignore[assignment]
     try:
         t = time.perf_counter()
-        report = restore_mod.restore_video(src, out, model=net, task="upscale", chunk=chunk, overwrite=True)
+        options = restore_mod.RestoreOptions(model=net, task="upscale", chunk=chunk, overwrite=True)
+        report = restore_mod.restore_video(src, out, options=options)
         wall = time.perf_counter() - t
     finally:
         restore_mod.BackgroundSink = real  # type: ignore[assignment]

@@ -1,4 +1,5 @@
-"""Shared fixtures: the shared data folder (tests skip cleanly without it) and RNG hygiene."""
+"""Shared fixtures: the shared data folder (tests skip cleanly without it), the vendored official key tables,
+no downloads, and RNG hygiene."""
 
 from __future__ import annotations
 
@@ -22,10 +23,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def official_keys_dir() -> Path:
-    path = REFERENCE / "official_keys"
-    if not path.is_dir():
-        pytest.skip("../shared/reference/official_keys is not present")
-    return path
+    """Keys and shapes of the official MMagic checkpoints, vendored from the shared reference folder."""
+    return Path(__file__).parent / "official_keys"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reaches the internet: official weights are never fetched (download tests use 127.0.0.1)."""
+    monkeypatch.setenv("VSRCLI_OFFLINE", "1")
 
 
 @pytest.fixture(autouse=True)

@@ -15,14 +15,13 @@ import pytest
 import torch
 from torch import nn
 
-from vsrcli.batch import discover_inputs, run_batch
+import videos
+from runs import batch, restore
+from vsrcli.batch import discover_inputs
 from vsrcli.batch.plan import Segment, plan_segments
 from vsrcli.batch.worker import CRASH_ENV
 from vsrcli.errors import Interrupted
-from vsrcli.pipeline import restore_video
 from vsrcli.pipeline.chunking import plan_windows
-
-videos = pytest.importorskip("videos", reason="tests/videos.py (io helper) is not present")
 
 SETTINGS = dict(chunk=4, overlap=2, codec="ffv1", tile=0)
 
@@ -83,7 +82,7 @@ def make_clips(folder: Path) -> dict[str, Path]:
 
 
 def single_machine(src: Path, out: Path, **settings: object) -> np.ndarray:
-    restore_video(src, out, model=MixNet(), **{**SETTINGS, **settings})
+    restore(src, out, model=MixNet(), **{**SETTINGS, **settings})
     return read_all(out)
 
 
@@ -113,7 +112,7 @@ def test_segments_are_the_single_machine_windows_grouped():
 
 
 def test_batch_equals_single_machine_frame_for_frame(tmp_path, clips):
-    report = run_batch(list(clips.values()), tmp_path / "out", model=MixNet(), segment=6, fade=1, **SETTINGS)
+    report = batch(list(clips.values()), tmp_path / "out", model=MixNet(), segment=6, fade=1, **SETTINGS)
     assert [v.status for v in report.videos] == ["done", "done", "done"]
     assert report.videos[2].scene_cuts == [11]
     assert [v.segments for v in report.videos] == [1, 1, 3]  # cores [0, 8) [8, 15) [15, 20)
@@ -139,9 +138,9 @@ def test_frame_folder_gives_a_png_folder_like_restore(tmp_path):
     folder.mkdir()
     for i, frame in enumerate(panning(7, 16, 16, seed=5)):
         write_image(folder / f"f{i:03d}.png", frame)
-    report = run_batch([folder], tmp_path / "out", model=MixNet(), segment=3, **SETTINGS)
+    report = batch([folder], tmp_path / "out", model=MixNet(), segment=3, **SETTINGS)
     assert report.videos[0].status == "done" and report.videos[0].segments == 2
-    restore_video(folder, tmp_path / "ref", model=MixNet(), **SETTINGS)
+    restore(folder, tmp_path / "ref", model=MixNet(), **SETTINGS)
     assert sorted(p.name for p in (tmp_path / "out" / "shots.upscaled").iterdir())[0] == "f000.png"
     np.testing.assert_array_equal(
         read_folder(tmp_path / "out" / "shots.upscaled"), read_folder(tmp_path / "ref")
@@ -150,7 +149,7 @@ def test_frame_folder_gives_a_png_folder_like_restore(tmp_path):
 
 def test_corrupt_input_fails_alone(tmp_path, clips):
     bad = videos.make_not_video(tmp_path / "in" / "bad.mp4")
-    report = run_batch([clips["a"], bad, clips["b"]], tmp_path / "out", model=MixNet(), **SETTINGS)
+    report = batch([clips["a"], bad, clips["b"]], tmp_path / "out", model=MixNet(), **SETTINGS)
     status = {v.input.name: v.status for v in report.videos}
     assert status == {"a.mkv": "done", "bad.mp4": "failed", "b.mkv": "done"}
     assert "bad.mp4" in report.failed[0].error
@@ -161,7 +160,7 @@ def test_corrupt_input_fails_alone(tmp_path, clips):
 def test_existing_outputs_are_skipped_without_overwrite(tmp_path, clips):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "a.upscaled.mkv").write_bytes(b"keep me")
-    report = run_batch([clips["a"]], tmp_path / "out", model=MixNet(), **SETTINGS)
+    report = batch([clips["a"]], tmp_path / "out", model=MixNet(), **SETTINGS)
     assert report.videos[0].status == "skipped"
     assert (tmp_path / "out" / "a.upscaled.mkv").read_bytes() == b"keep me"
 
@@ -174,12 +173,10 @@ def test_resume_after_an_interrupted_driver_skips_finished_segments(tmp_path, cl
             raise KeyboardInterrupt
 
     with pytest.raises(Interrupted):
-        run_batch(
-            [clips["long"]], out, model=MixNet(), segment=8, progress=stop_after_first_segment, **SETTINGS
-        )
+        batch([clips["long"]], out, model=MixNet(), segment=8, progress=stop_after_first_segment, **SETTINGS)
     assert not (out / "long.upscaled.mkv").exists()
     net = MixNet()
-    report = run_batch([clips["long"]], out, model=net, segment=8, resume=True, **SETTINGS)
+    report = batch([clips["long"]], out, model=net, segment=8, resume=True, **SETTINGS)
     video = report.videos[0]
     assert video.status == "done" and video.resumed_segments == 1 and video.segments == 3
     first = plan_segments(20, [11], 4, 2, 0, 8)[0]
@@ -190,7 +187,7 @@ def test_resume_after_an_interrupted_driver_skips_finished_segments(tmp_path, cl
 
 def test_local_worker_processes_survive_a_killed_worker(tmp_path, clips, monkeypatch):
     monkeypatch.setenv(CRASH_ENV, "long:1")
-    report = run_batch([clips["b"], clips["long"]], tmp_path / "out", model=MixNet(), workers=2, segment=6,
+    report = batch([clips["b"], clips["long"]], tmp_path / "out", model=MixNet(), workers=2, segment=6,
                        **SETTINGS)  # fmt: skip
     assert report.executor == "LocalExecutor"
     assert len(list((tmp_path / "out" / ".vsrcli-batch").glob("long-*.seg-0001.crashed"))) == 1  # it died
@@ -208,16 +205,16 @@ def cli(*args: str) -> int:
 @pytest.fixture
 def standin(monkeypatch):
     """`--model standin` loads a MixNet (the CLI plumbing is under test here, not a network)."""
-    from vsrcli.pipeline import restore
+    from vsrcli.pipeline import engine
 
-    real = restore._load
+    real = engine.load_network
 
-    def fake(model, weights, device, download):
+    def fake(model, weights, device, **how):
         if model == "standin":
             return MixNet(), model
-        return real(model, weights, device, download)
+        return real(model, weights, device, **how)
 
-    monkeypatch.setattr(restore, "_load", fake)
+    monkeypatch.setattr(engine, "load_network", fake)
 
 
 def test_cli_batch_matches_upscale_and_reports_failures(tmp_path, standin, capsys):
@@ -242,3 +239,57 @@ def test_ray_option_without_ray_says_how_to_install(tmp_path, monkeypatch, capsy
     assert code == 2
     assert "pip install 'vsrcli[ray]'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+# ---- batch runs the single-file engine: the shipped models, frame for frame (regressions of issue 18)
+
+
+def noisy(frames: int, height: int, width: int, sigma: float, seed: int) -> np.ndarray:
+    clean = panning(frames, height, width, seed).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    return np.clip(np.rint(clean + rng.normal(0, sigma, clean.shape)), 0, 255).astype(np.uint8)
+
+
+def test_batch_denoise_at_a_given_sigma_equals_vsrcli_denoise(tmp_path):
+    """The noise level reaches the default (noise-conditioned) denoiser once on the 0-255 scale in both."""
+    torch.set_num_threads(1)
+    src = videos.make_video(tmp_path / "clip.mkv", noisy(5, 32, 40, 25.0, seed=5))
+    opts = ["--sigma", "25", "--codec", "ffv1", "--tile", "0", "--chunk", "2", "--overlap", "1", "-q"]
+    assert cli("denoise", str(src), "-o", str(tmp_path / "ref.mkv"), *opts) == 0
+    out = ["-o", str(tmp_path / "out"), "--task", "denoise", "--segment", "2"]
+    assert cli("batch", str(src), *out, *opts) == 0
+    ref = read_all(tmp_path / "ref.mkv")
+    np.testing.assert_array_equal(read_all(tmp_path / "out" / "clip.denoised.mkv"), ref)
+    assert np.abs(ref.astype(int) - read_all(src).astype(int)).mean() > 3  # it did denoise
+
+
+def test_batch_upscale_real_equals_vsrcli_upscale_real(tmp_path):
+    torch.set_num_threads(1)
+    src = videos.make_video(tmp_path / "clip.mkv", noisy(4, 24, 32, 8.0, seed=6))
+    opts = ["--real", "--codec", "ffv1", "--tile", "0", "--chunk", "2", "--overlap", "1", "-q"]
+    assert cli("upscale", str(src), "-o", str(tmp_path / "ref.mkv"), *opts) == 0
+    assert cli("batch", str(src), "-o", str(tmp_path / "out"), "--segment", "2", *opts) == 0
+    real = read_all(tmp_path / "ref.mkv")
+    np.testing.assert_array_equal(read_all(tmp_path / "out" / "clip.upscaled.mkv"), real)
+    assert cli("upscale", str(src), "-o", str(tmp_path / "bi.mkv"), *opts[1:]) == 0
+    assert np.abs(read_all(tmp_path / "bi.mkv").astype(int) - real.astype(int)).max() > 10  # not the BI model
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["batch", "--task", "deblur", "--sigma", "5"],
+        ["batch", "--task", "denoise", "--real"],
+        ["batch", "--fade", "3", "--overlap", "2"],
+        ["batch", "--precision", "fp8"],
+        ["upscale", "--sigma", "5"],
+        ["denoise", "--real"],
+        ["deblur", "--fade", "3", "--overlap", "2"],
+    ],
+)
+def test_an_option_that_does_not_apply_is_refused_with_exit_2(tmp_path, args, capsys):
+    src = videos.make_video(tmp_path / "clip.mkv", videos.moving_pattern(2, 16, 16))
+    where = ["-o", str(tmp_path / "out")]
+    assert cli(args[0], str(src), *where, *args[1:]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]

@@ -15,8 +15,8 @@ import torch
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'vsrcli[ray]')")
 
+from runs import batch  # noqa: E402
 from test_batch import SETTINGS, MixNet, make_clips, read_all, single_machine, videos  # noqa: E402
-from vsrcli.batch import run_batch  # noqa: E402
 from vsrcli.batch.worker import CRASH_ENV  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -42,7 +42,7 @@ def ray_instance():
 
 def test_ray_batch_equals_single_machine_with_audio_and_frame_counts(tmp_path):
     clips = make_clips(tmp_path / "in")
-    report = run_batch(list(clips.values()), tmp_path / "out", model=MixNet(), ray="auto", segment=6,
+    report = batch(list(clips.values()), tmp_path / "out", model=MixNet(), ray="auto", segment=6,
                        **SETTINGS)  # fmt: skip
     assert report.executor == "RayExecutor" and report.workers == 2
     assert [v.status for v in report.videos] == ["done", "done", "done"], report.videos
@@ -59,7 +59,7 @@ def test_killed_worker_is_retried_and_a_corrupt_input_fails_alone(tmp_path, monk
     clips = make_clips(tmp_path / "in")
     bad = videos.corrupt(clips["b"], tmp_path / "in" / "bad.mkv", start=0.3, length=4096)
     monkeypatch.setenv(CRASH_ENV, "long:1")  # the first attempt of segment 1 of long.mkv exits
-    report = run_batch([clips["long"], bad], tmp_path / "out", model=MixNet(), ray="auto", segment=6,
+    report = batch([clips["long"], bad], tmp_path / "out", model=MixNet(), ray="auto", segment=6,
                        **SETTINGS)  # fmt: skip
     status = {v.input.name: v.status for v in report.videos}
     assert status == {"long.mkv": "done", "bad.mkv": "failed"}, report.videos
@@ -76,16 +76,16 @@ def test_workers_load_a_checkpoint_from_its_path(tmp_path):
     torch.save(arch.build_network("basicvsrpp", mid_channels=8, num_blocks=1).state_dict(), ckpt)
     src = videos.make_video(tmp_path / "clip.mkv", videos.moving_pattern(2, 16, 16, seed=4))
     settings = dict(model=str(ckpt), chunk=2, overlap=0, codec="ffv1", tile=0, precision="fp32")
-    report = run_batch([src], tmp_path / "out", ray="auto", **settings)
+    report = batch([src], tmp_path / "out", ray="auto", **settings)
     assert report.videos[0].status == "done", report.videos
-    from vsrcli.pipeline import restore_video
+    from runs import restore
 
     # Ray runs each segment with one torch thread here (2 CPUs, 2 workers); float sums depend on the thread
     # count, so the single-machine reference uses one thread too.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        restore_video(src, tmp_path / "ref.mkv", **settings)
+        restore(src, tmp_path / "ref.mkv", **settings)
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_array_equal(

@@ -17,8 +17,9 @@ from torch import nn
 
 from vsrcli.bench import data as bench_data
 from vsrcli.bench import report
+from vsrcli.bench.baselines import NamedModel, baseline_for
 from vsrcli.bench.models import load_named_model, parse_arch_args
-from vsrcli.bench.runner import NamedModel, baseline_for, run_model, run_quality, run_speed
+from vsrcli.bench.runner import run_model, run_quality, run_speed
 from vsrcli.cli import run
 from vsrcli.degrade import imresize_matlab, parse_degradation
 from vsrcli.errors import InputError, ModelError, UsageError
@@ -367,7 +368,6 @@ def test_bicubic_baseline_on_vid4_calendar_is_20_39_db(shared_data):
 
 
 def test_random_weight_architecture_is_named_after_its_arguments():
-    pytest.importorskip("vsrcli.models.arch")
     from vsrcli.bench.models import random_model
 
     net = random_model("basicvsrpp", {"mid_channels": 8, "num_blocks": 1})
@@ -377,7 +377,6 @@ def test_random_weight_architecture_is_named_after_its_arguments():
 
 
 def test_cli_speed_only_with_the_real_architecture(capsys):
-    pytest.importorskip("vsrcli.models.arch")
     args = ["benchmark", "--speed-only", "--arch", "basicvsrpp", "--arch-args", "mid_channels=8,num_blocks=1"]
     assert run([*args, "--size", "64x64", "--frames", "2", "--repeats", "1", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
@@ -385,7 +384,6 @@ def test_cli_speed_only_with_the_real_architecture(capsys):
 
 
 def test_model_path_loads_through_the_model_api(clips_dir, tmp_path):
-    pytest.importorskip("vsrcli.models.api")
     from vsrcli.models.arch import build_network
 
     torch.manual_seed(0)
@@ -446,7 +444,7 @@ def test_benchmark_noise_level_defaults_to_the_degradation_sigma_or_is_estimated
 
 def test_nlm_row_removes_noise_better_than_doing_nothing(clips_dir):
     pytest.importorskip("cv2")
-    from vsrcli.bench.runner import nlm_baseline
+    from vsrcli.bench.baselines import nlm_baseline
 
     yy, xx = np.mgrid[0:48, 0:48]
     smooth = np.stack([xx * 4, yy * 4, (xx + yy) * 2], axis=-1).clip(0, 255).astype(np.uint8)

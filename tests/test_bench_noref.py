@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from vsrcli.bench import data as bench_data
+from vsrcli.bench.baselines import NamedModel
 from vsrcli.bench.noref import INPUT_PANEL, edge_strength, noise_level, run_no_reference
-from vsrcli.bench.runner import NamedModel
 from vsrcli.cli import run
 from vsrcli.degrade import parse_degradation
 from vsrcli.io.frames import read_image, write_image

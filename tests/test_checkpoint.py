@@ -393,8 +393,9 @@ def tiny_entry(tmp_path, monkeypatch):
     zoo.unregister(entry.name)
 
 
-def test_load_model_by_name_downloads_once_then_uses_the_cache(tiny_entry, tmp_path):
+def test_load_model_by_name_downloads_once_then_uses_the_cache(tiny_entry, tmp_path, monkeypatch):
     entry, net = tiny_entry
+    monkeypatch.delenv("VSRCLI_OFFLINE")  # served from 127.0.0.1 (conftest keeps other tests offline)
     with pytest.raises(
         WeightsNotFoundError,
         match="vsrcli models download tiny-basicvsr.*--weights FILE",
@@ -435,7 +436,7 @@ def test_load_model_errors(tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(DeviceError, match="CUDA is not available"):
             api.load_model(path, device="cuda")
-    with pytest.raises(DeviceError, match="unknown device"):
+    with pytest.raises(UsageError, match="expected auto, cpu, cuda or cuda:N"):  # the one rule of restore
         api.load_model(path, device="toaster")
 
 

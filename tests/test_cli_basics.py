@@ -74,3 +74,20 @@ def test_keyboard_interrupt_exits_130(capsys):
 def test_console_script_runs_as_module():
     proc = subprocess.run([sys.executable, "-m", "vsrcli", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("vsrcli ")
+
+
+def test_the_cli_declares_each_restore_option_once_with_the_engine_defaults():
+    """Every shared option is a RestoreOptions field (or its negation) and defaults as the library does."""
+    import dataclasses
+
+    from vsrcli.cli import options as cli_options
+    from vsrcli.pipeline.options import RestoreOptions
+
+    fields = {f.name: f.default for f in dataclasses.fields(RestoreOptions)}
+    for option in cli_options.RESTORE_OPTIONS:
+        name = "scene_detect" if option.name == "no_scene_detect" else option.name
+        assert name in fields, option.name
+        default = option.declaration.default
+        assert (not default if option.name == "no_scene_detect" else default) == fields[name], option.name
+    names = [o.name for o in cli_options.RESTORE_OPTIONS]
+    assert len(names) == len(set(names))

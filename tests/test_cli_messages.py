@@ -71,7 +71,7 @@ def test_upscale_help_names_its_default_model_and_output(capsys):
 
 
 def test_forced_bf16_on_a_cpu_without_native_bf16_warns_before_the_work(frames, calls, monkeypatch, capsys):  # noqa: F811
-    from vsrcli.pipeline import precision
+    from vsrcli import device as precision
 
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda *a, **k: False)
     seen_at_first_call: list[str] = []
@@ -95,7 +95,7 @@ def test_forced_bf16_on_a_cpu_without_native_bf16_warns_before_the_work(frames, 
 def test_fp16_on_the_cpu_recommends_only_fast_paths(monkeypatch, fast):
     import torch
 
-    from vsrcli.pipeline import precision
+    from vsrcli import device as precision
 
     monkeypatch.setattr(precision, "cpu_has_fast_bf16", lambda *a, **k: fast)
     with pytest.raises(UsageError) as info:
@@ -105,10 +105,10 @@ def test_fp16_on_the_cpu_recommends_only_fast_paths(monkeypatch, fast):
 
 
 def test_ctrl_c_with_resume_says_the_chunks_are_kept(frames, calls, monkeypatch, capsys):  # noqa: F811
-    from vsrcli.pipeline import restore
+    from vsrcli.pipeline import engine
 
     count = {"n": 0}
-    real = restore.restore_window
+    real = engine.restore_window
 
     def interrupt_third_window(*args, **kwargs):
         count["n"] += 1
@@ -116,7 +116,7 @@ def test_ctrl_c_with_resume_says_the_chunks_are_kept(frames, calls, monkeypatch,
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(restore, "restore_window", interrupt_third_window)
+    monkeypatch.setattr(engine, "restore_window", interrupt_third_window)
     out = frames.parent / "out"
     args = ["upscale", str(frames), "-o", str(out), "--chunk", "2", "--overlap", "1", "--resume", "-q", *RUN]
     assert run(args) == 130
@@ -129,23 +129,23 @@ def test_ctrl_c_with_resume_says_the_chunks_are_kept(frames, calls, monkeypatch,
 
 
 def test_ctrl_c_without_resume_keeps_nothing_and_says_so(frames, calls, monkeypatch, capsys):  # noqa: F811
-    from vsrcli.pipeline import restore
+    from vsrcli.pipeline import engine
 
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(restore, "restore_window", interrupt)
+    monkeypatch.setattr(engine, "restore_window", interrupt)
     assert run(["upscale", str(frames), "-o", str(frames.parent / "out"), "-q", *RUN]) == 130
     assert "no partial output was kept" in one_line_error(capsys.readouterr().err)
     assert sorted(p.name for p in frames.parent.iterdir()) == ["in"]
 
 
 def test_progress_moves_with_every_network_call(tmp_path):
-    from vsrcli.pipeline import restore_video
+    from runs import restore
 
     folder = write_folder(tmp_path / "in", moving_clip(4, 48, 64))
     events = []
-    restore_video(folder, tmp_path / "out", model=DecayNet(), tile=16, tile_overlap=4, progress=events.append)
+    restore(folder, tmp_path / "out", model=DecayNet(), tile=16, tile_overlap=4, progress=events.append)
     within = sorted({e.done for e in events if 0 < e.done < 4})
     assert len(within) >= 3  # 4 x 3 tiles of one window: the count moves long before the window ends
     assert events[1].stage == "frames 0-3" and events[-1].done == 4
@@ -161,14 +161,14 @@ def test_log_lines_say_what_is_running_with_fps_and_eta(frames, calls, capsys): 
 
 
 def test_progress_moves_frame_by_frame_inside_one_basicvsrpp_call(tmp_path):
+    from runs import restore
     from vsrcli.models.arch import build_network
-    from vsrcli.pipeline import restore_video
 
     torch.manual_seed(0)
     net = build_network("basicvsrpp", mid_channels=8, num_blocks=1)
     folder = write_folder(tmp_path / "in", moving_clip(6, 64, 64))
     events = []
-    report = restore_video(folder, tmp_path / "out", model=net, tile=0, progress=events.append)
+    report = restore(folder, tmp_path / "out", model=net, tile=0, progress=events.append)
     assert report.chunks == 1  # one network call for the whole clip
     within = [e.done for e in events if 0 < e.done < 6]
     assert within == sorted(within) and len(set(within)) >= 4  # the count moves inside the call

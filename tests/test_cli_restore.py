@@ -24,14 +24,16 @@ def digest(path: Path) -> str:
 
 @pytest.fixture
 def videos():
-    return pytest.importorskip("videos", reason="tests/videos.py (io helper) is not present")
+    import videos
+
+    return videos
 
 
 @pytest.fixture
 def tiny_x4(tmp_path: Path) -> Path:
     """A tiny random BasicVSR++ x4 checkpoint (mid 8, 1 block)."""
-    arch = pytest.importorskip("vsrcli.models.arch", reason="networks not present")
-    pytest.importorskip("vsrcli.models.api", reason="load_model not present")
+    from vsrcli.models import arch
+
     torch.manual_seed(0)
     path = tmp_path / "tiny_x4.pth"
     torch.save(arch.build_network("basicvsrpp", mid_channels=8, num_blocks=1).state_dict(), path)
@@ -41,20 +43,20 @@ def tiny_x4(tmp_path: Path) -> Path:
 @pytest.fixture
 def standin(monkeypatch):
     """`--model standin-N` loads a DecayNet of scale N (for tests of the plumbing, not of the network)."""
-    from vsrcli.pipeline import restore
+    from vsrcli.pipeline import engine
 
-    real = restore._load
+    real = engine.load_network
 
-    def fake(model, weights, device, download):
+    def fake(model, weights, device, **how):
         if isinstance(model, str) and model.startswith("standin-"):
             scale = int(model.split("-")[1])
             net = DecayNet(scale=scale, decay=0.5)
             if scale == 1:
                 net.extra_in_channels = 0
             return net, model
-        return real(model, weights, device, download)
+        return real(model, weights, device, **how)
 
-    monkeypatch.setattr(restore, "_load", fake)
+    monkeypatch.setattr(engine, "load_network", fake)
 
 
 @pytest.fixture
@@ -102,7 +104,8 @@ def test_quiet_prints_nothing(tmp_path, clip_dir, standin, capsys):
 
 
 def test_upscale_without_model_uses_the_shipped_default(tmp_path, clip_dir, capsys):
-    zoo = pytest.importorskip("vsrcli.models.zoo")
+    from vsrcli.models import zoo
+
     entry = zoo.default_for("upscale")
     assert entry is not None and not entry.official
     assert run(["upscale", str(clip_dir), "--end", "3"]) == 0
@@ -111,7 +114,8 @@ def test_upscale_without_model_uses_the_shipped_default(tmp_path, clip_dir, caps
 
 
 def test_upscale_real_uses_the_shipped_real_world_model(tmp_path, clip_dir, capsys):
-    zoo = pytest.importorskip("vsrcli.models.zoo")
+    from vsrcli.models import zoo
+
     entry = zoo.default_for("upscale --real")
     assert entry is not None and entry.task == "sr-x4-real" and not entry.official
     assert run(["upscale", str(clip_dir), "--real", "--end", "2"]) == 0
@@ -126,7 +130,8 @@ def test_upscale_real_and_model_together_is_a_usage_error(tmp_path, clip_dir, st
 
 def test_a_command_without_default_weights_needs_model(tmp_path, clip_dir, monkeypatch, capsys):
     """Every restore command ships a default today; a task added without one must say so, not guess."""
-    zoo = pytest.importorskip("vsrcli.models.zoo")
+    from vsrcli.models import zoo
+
     monkeypatch.setattr(zoo, "default_for", lambda task: None)
     assert run(["deblur", str(clip_dir)]) == 2
     err = capsys.readouterr().err
@@ -134,10 +139,12 @@ def test_a_command_without_default_weights_needs_model(tmp_path, clip_dir, monke
     assert names(tmp_path) == ["in"]
 
 
-def test_missing_weights_say_how_to_get_them(tmp_path, clip_dir, monkeypatch, capsys):
-    pytest.importorskip("vsrcli.models.api")
+@pytest.mark.parametrize("how", ["--offline", "VSRCLI_OFFLINE=1"])
+def test_offline_missing_weights_say_how_to_get_them(tmp_path, clip_dir, monkeypatch, capsys, how):
     monkeypatch.setenv("VSRCLI_HOME", str(tmp_path / "cache"))
-    assert run(["upscale", str(clip_dir), "--model", "basicvsrpp-reds4"]) == 5
+    monkeypatch.setenv("VSRCLI_OFFLINE", "1" if how.startswith("VSRCLI") else "")
+    args = ["upscale", str(clip_dir), "--model", "basicvsrpp-reds4"]
+    assert run([*args, how] if how.startswith("--") else args) == 5
     err = capsys.readouterr().err
     assert "vsrcli models download basicvsrpp-reds4" in err and len(err.strip().splitlines()) == 1
     assert "in.upscaled" not in names(tmp_path)
@@ -186,10 +193,10 @@ def test_blind_denoiser_says_it_ignores_sigma(tmp_path, clip_dir, standin, capsy
 
 
 def test_ctrl_c_exits_130_and_leaves_no_partial_output(tmp_path, clip_dir, standin, monkeypatch, capsys):
-    from vsrcli.pipeline import restore
+    from vsrcli.pipeline import engine
 
     calls = {"n": 0}
-    real = restore.restore_window
+    real = engine.restore_window
 
     def interrupt_second_chunk(*args, **kwargs):
         calls["n"] += 1
@@ -197,7 +204,7 @@ def test_ctrl_c_exits_130_and_leaves_no_partial_output(tmp_path, clip_dir, stand
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(restore, "restore_window", interrupt_second_chunk)
+    monkeypatch.setattr(engine, "restore_window", interrupt_second_chunk)
     args = ["upscale", str(clip_dir), "-o", str(tmp_path / "out"), "--model", "standin-2", "--chunk", "3"]
     assert run(args) == 130
     assert "interrupted" in capsys.readouterr().err
@@ -221,15 +228,15 @@ def test_sigterm_cleans_up_like_ctrl_c(tmp_path, clip_dir, standin, monkeypatch,
     import os
     import signal
 
-    from vsrcli.pipeline import restore
+    from vsrcli.pipeline import engine
 
-    real = restore.restore_window
+    real = engine.restore_window
 
     def terminate(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGTERM)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(restore, "restore_window", terminate)
+    monkeypatch.setattr(engine, "restore_window", terminate)
     assert run(["upscale", str(clip_dir), "-o", str(tmp_path / "out"), "--model", "standin-2"]) == 130
     assert names(tmp_path) == ["in"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -35,19 +35,19 @@ def tree(path: Path) -> dict[str, str]:
 @pytest.fixture
 def calls(monkeypatch) -> list[tuple[int, ...]]:
     """`--model standin-N` loads a DecayNet of scale N; the list records the shape of every network call."""
-    from vsrcli.pipeline import restore
+    from vsrcli.pipeline import engine
 
     seen: list[tuple[int, ...]] = []
-    real = restore._load
+    real = engine.load_network
 
-    def fake(model, weights, device, download):
+    def fake(model, weights, device, **how):
         if isinstance(model, str) and model.startswith("standin-"):
             net = DecayNet(scale=int(model.split("-")[1]), decay=0.5, min_size=int(model.split("-")[2]))
             net.seen = seen
             return net, model
-        return real(model, weights, device, download)
+        return real(model, weights, device, **how)
 
-    monkeypatch.setattr(restore, "_load", fake)
+    monkeypatch.setattr(engine, "load_network", fake)
     return seen
 
 
@@ -261,10 +261,10 @@ def test_a_tiny_user_tile_is_raised_to_the_smallest_useful_one(tmp_path, calls, 
 
 
 def test_two_frame_clip_has_no_scene_cut(tmp_path):
-    from vsrcli.pipeline import restore_video
+    from runs import restore
 
     clip = np.stack([np.zeros((16, 16, 3), np.uint8), np.full((16, 16, 3), 200, np.uint8)])
-    report = restore_video(write_folder(tmp_path / "in", clip), tmp_path / "out", model=DecayNet(), tile=0)
+    report = restore(write_folder(tmp_path / "in", clip), tmp_path / "out", model=DecayNet(), tile=0)
     assert report.scene_cuts == [] and report.chunks == 1
 
 

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from runs import restore
 from vsrcli.errors import DeviceError, InputError, OutputError, UsageError
 from vsrcli.io.frames import read_folder, write_image
-from vsrcli.pipeline import restore_video
 
 
 class DecayNet(nn.Module):
@@ -144,7 +144,7 @@ def clip(tmp_path: Path) -> tuple[Path, np.ndarray]:
 def test_every_frame_is_restored_once_in_order(tmp_path, clip):
     folder, frames = clip
     net = DecayNet(scale=2, decay=0.0)
-    report = restore_video(folder, tmp_path / "out", model=net, chunk=5, overlap=2, scene_detect=False)
+    report = restore(folder, tmp_path / "out", model=net, chunk=5, overlap=2, scene_detect=False)
     out = read_folder(tmp_path / "out")
     assert report.frames == len(out) == 23
     assert report.chunks == 5
@@ -159,14 +159,10 @@ def test_overlap_hides_chunk_seams(tmp_path, clip):
     errors = []
     for overlap in (0, 2, 6):
         out_dir = tmp_path / f"o{overlap}"
-        restore_video(
-            folder, out_dir, model=net, task="denoise", chunk=6, overlap=overlap, scene_detect=False
-        )
+        restore(folder, out_dir, model=net, task="denoise", chunk=6, overlap=overlap, scene_detect=False)
         errors.append(np.abs(read_folder(out_dir).astype(np.float64) - whole).max())
     assert errors[0] > errors[1] > errors[2]
-    restore_video(
-        folder, tmp_path / "o16", model=net, task="denoise", chunk=6, overlap=16, scene_detect=False
-    )
+    restore(folder, tmp_path / "o16", model=net, task="denoise", chunk=6, overlap=16, scene_detect=False)
     assert np.abs(read_folder(tmp_path / "o16").astype(np.float64) - whole).max() <= 1
 
 
@@ -174,10 +170,8 @@ def test_crossfade_blends_chunk_seams(tmp_path, clip):
     folder, frames = clip
     net = DecayNet(scale=1, decay=0.5)
     whole = reference(net, frames).astype(np.float64)
-    restore_video(
-        folder, tmp_path / "f", model=net, task="denoise", chunk=6, overlap=4, fade=2, scene_detect=False
-    )
-    restore_video(folder, tmp_path / "d", model=net, task="denoise", chunk=6, overlap=4, scene_detect=False)
+    restore(folder, tmp_path / "f", model=net, task="denoise", chunk=6, overlap=4, fade=2, scene_detect=False)
+    restore(folder, tmp_path / "d", model=net, task="denoise", chunk=6, overlap=4, scene_detect=False)
     faded, discarded = read_folder(tmp_path / "f"), read_folder(tmp_path / "d")
     assert len(faded) == 23
     assert not np.array_equal(faded, discarded)
@@ -191,7 +185,7 @@ def test_chunks_break_at_scene_cuts(tmp_path):
     first, second = moving_clip(9, 24, 32, seed=1), moving_clip(11, 24, 32, seed=2)
     folder = write_folder(tmp_path / "in", np.concatenate([first, second]))
     net = DecayNet(scale=1, decay=0.5)
-    report = restore_video(folder, tmp_path / "out", model=net, task="denoise", chunk=40, overlap=10)
+    report = restore(folder, tmp_path / "out", model=net, task="denoise", chunk=40, overlap=10)
     assert report.scene_cuts == [9]
     out = read_folder(tmp_path / "out")
     # no feature propagates across the cut: each scene is restored as if it were alone
@@ -203,7 +197,7 @@ def test_size_rules_pad_and_crop_back(tmp_path):
     frames = moving_clip(4, 21, 35)
     folder = write_folder(tmp_path / "in", frames)
     net = DecayNet(scale=4, decay=0.0, min_size=64, size_multiple=4, min_frames=5)
-    report = restore_video(folder, tmp_path / "out", model=net, tile=0)
+    report = restore(folder, tmp_path / "out", model=net, tile=0)
     out = read_folder(tmp_path / "out")
     assert out.shape == (4, 84, 140, 3) and report.output_size == (140, 84)
     assert all(s[-2] >= 64 and s[-1] >= 64 and s[-2] % 4 == 0 and s[1] >= 5 for s in net.seen)
@@ -213,7 +207,7 @@ def test_size_rules_pad_and_crop_back(tmp_path):
 def test_frame_range(tmp_path, clip):
     folder, frames = clip
     net = DecayNet(scale=2, decay=0.0)
-    report = restore_video(folder, tmp_path / "out", model=net, start=5, end=12, scene_detect=False)
+    report = restore(folder, tmp_path / "out", model=net, start=5, end=12, scene_detect=False)
     assert report.frames == 7
     np.testing.assert_array_equal(read_folder(tmp_path / "out"), reference(net, frames[5:12]))
     assert sorted(p.name for p in (tmp_path / "out").iterdir())[0] == "f10.png"
@@ -225,20 +219,20 @@ def test_existing_output_is_refused_without_overwrite(tmp_path, clip):
     (tmp_path / "out" / "keep.txt").write_text("mine")
     for overwrite in (False, True):  # a folder with files vsrcli did not write is never replaced
         with pytest.raises(OutputError, match="did not write"):
-            restore_video(folder, tmp_path / "out", model=DecayNet(), overwrite=overwrite)
+            restore(folder, tmp_path / "out", model=DecayNet(), overwrite=overwrite)
     assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
     (tmp_path / "out" / "keep.txt").unlink()
     (tmp_path / "out" / "00000000.png").write_bytes(b"an earlier run's frame")
     with pytest.raises(OutputError, match="already exists"):
-        restore_video(folder, tmp_path / "out", model=DecayNet())
-    restore_video(folder, tmp_path / "out", model=DecayNet(), overwrite=True)
+        restore(folder, tmp_path / "out", model=DecayNet())
+    restore(folder, tmp_path / "out", model=DecayNet(), overwrite=True)
     assert len(list((tmp_path / "out").iterdir())) == 23
 
 
 def test_default_output_is_beside_the_input_and_never_overwrites(tmp_path, clip):
     folder, _ = clip
-    first = restore_video(folder, model=DecayNet(decay=0.0), scene_detect=False)
-    second = restore_video(folder, model=DecayNet(decay=0.0), scene_detect=False)
+    first = restore(folder, model=DecayNet(decay=0.0), scene_detect=False)
+    second = restore(folder, model=DecayNet(decay=0.0), scene_detect=False)
     assert first.output == tmp_path / "in.upscaled"
     assert second.output == tmp_path / "in.upscaled-2"
     assert first.output.is_dir() and second.output.is_dir()
@@ -252,7 +246,7 @@ def test_failure_leaves_nothing_and_input_untouched(tmp_path, clip):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError, match="boom"):
-        restore_video(folder, tmp_path / "out", model=DecayNet(), chunk=5, progress=boom)
+        restore(folder, tmp_path / "out", model=DecayNet(), chunk=5, progress=boom)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
     assert tree_hash(folder) == before
 
@@ -261,7 +255,7 @@ def test_interrupted_run_resumes_to_the_same_frames(tmp_path, clip):
     folder, _ = clip
     net = DecayNet(scale=2, decay=0.5)
     options = dict(model=net, chunk=5, overlap=3, fade=2, resume=True, scene_detect=False)
-    restore_video(folder, tmp_path / "whole", **options)
+    restore(folder, tmp_path / "whole", **options)
     assert not (tmp_path / "whole.vsrcli-partial").exists()
 
     def stop_after_10(p):
@@ -269,11 +263,11 @@ def test_interrupted_run_resumes_to_the_same_frames(tmp_path, clip):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        restore_video(folder, tmp_path / "out", progress=stop_after_10, **options)
+        restore(folder, tmp_path / "out", progress=stop_after_10, **options)
     assert not (tmp_path / "out").exists()
     assert (tmp_path / "out.vsrcli-partial" / "manifest.json").is_file()
     calls = len(net.seen)
-    report = restore_video(folder, tmp_path / "out", **options)
+    report = restore(folder, tmp_path / "out", **options)
     assert report.resumed_chunks == 2 and len(net.seen) - calls == 3
     np.testing.assert_array_equal(read_folder(tmp_path / "out"), read_folder(tmp_path / "whole"))
     assert not (tmp_path / "out.vsrcli-partial").exists()
@@ -287,8 +281,8 @@ def test_resume_discards_a_partial_run_with_other_settings(tmp_path, clip):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        restore_video(folder, tmp_path / "out", model=DecayNet(), chunk=5, resume=True, progress=stop)
-    report = restore_video(folder, tmp_path / "out", model=DecayNet(), chunk=6, resume=True)
+        restore(folder, tmp_path / "out", model=DecayNet(), chunk=5, resume=True, progress=stop)
+    report = restore(folder, tmp_path / "out", model=DecayNet(), chunk=6, resume=True)
     assert report.resumed_chunks == 0
     assert any("discarded" in w for w in report.warnings)
 
@@ -296,26 +290,26 @@ def test_resume_discards_a_partial_run_with_other_settings(tmp_path, clip):
 def test_task_must_fit_the_model(tmp_path, clip):
     folder, _ = clip
     with pytest.raises(UsageError, match="upscales x2"):
-        restore_video(folder, tmp_path / "o", model=DecayNet(scale=2), task="denoise")
+        restore(folder, tmp_path / "o", model=DecayNet(scale=2), task="denoise")
     with pytest.raises(UsageError, match="same size"):
-        restore_video(folder, tmp_path / "o", model=DecayNet(scale=1), task="upscale")
+        restore(folder, tmp_path / "o", model=DecayNet(scale=1), task="upscale")
     assert not (tmp_path / "o").exists()
 
 
 def test_noise_conditioned_model_gets_the_noise_map(tmp_path, clip):
     folder, frames = clip
     net = DecayNet(scale=1, decay=0.0, extra_in_channels=1)
-    report = restore_video(folder, tmp_path / "o", model=net, task="denoise", sigma=25.5, scene_detect=False)
+    report = restore(folder, tmp_path / "o", model=net, task="denoise", sigma=25.5, scene_detect=False)
     assert report.sigma == 25.5 and not report.sigma_estimated
     expected = np.clip(frames.astype(np.int32) + 26, 0, 255)  # +25.5 rounds up in the stand-in
     assert np.abs(read_folder(tmp_path / "o").astype(np.int32) - expected).max() <= 1
-    auto = restore_video(folder, tmp_path / "a", model=net, task="denoise", sigma="auto")
+    auto = restore(folder, tmp_path / "a", model=net, task="denoise", sigma="auto")
     assert auto.sigma_estimated and auto.sigma is not None and auto.sigma >= 0
 
 
 def test_blind_model_says_it_ignores_sigma(tmp_path, clip):
     folder, _ = clip
-    report = restore_video(folder, tmp_path / "o", model=DecayNet(scale=1), task="denoise", sigma=10)
+    report = restore(folder, tmp_path / "o", model=DecayNet(scale=1), task="denoise", sigma=10)
     assert report.sigma is None
     assert any("ignored" in w for w in report.warnings)
 
@@ -353,19 +347,19 @@ def test_cuda_without_cuda_is_a_device_error(tmp_path, clip):
         pytest.skip("CUDA is present")
     folder, _ = clip
     with pytest.raises(DeviceError, match="CUDA is not available"):
-        restore_video(folder, tmp_path / "o", model=DecayNet(), device="cuda")
+        restore(folder, tmp_path / "o", model=DecayNet(), device="cuda")
     assert not (tmp_path / "o").exists()
 
 
 def test_bad_inputs_are_input_errors(tmp_path):
     with pytest.raises(InputError, match="no such file"):
-        restore_video(tmp_path / "missing.mp4", tmp_path / "o", model=DecayNet())
+        restore(tmp_path / "missing.mp4", tmp_path / "o", model=DecayNet())
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no image frames"):
-        restore_video(tmp_path / "empty", tmp_path / "o", model=DecayNet())
+        restore(tmp_path / "empty", tmp_path / "o", model=DecayNet())
     mixed = write_folder(tmp_path / "mixed", [moving_clip(1, 24, 32)[0], moving_clip(1, 20, 32)[0]])
     with pytest.raises(InputError, match="the first was"):
-        restore_video(mixed, tmp_path / "o", model=DecayNet())
+        restore(mixed, tmp_path / "o", model=DecayNet())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mixed"]
 
 
@@ -373,12 +367,12 @@ def test_output_folder_must_exist_and_be_writable(tmp_path, clip):
     folder, _ = clip
     (tmp_path / "afile").write_text("x")
     with pytest.raises(OutputError, match="afile is a file, not a folder"):
-        restore_video(folder, tmp_path / "afile" / "out.mp4", model=DecayNet())
+        restore(folder, tmp_path / "afile" / "out.mp4", model=DecayNet())
     if os.geteuid() != 0:
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         with pytest.raises(OutputError, match="not writable"):
-            restore_video(folder, locked / "out", model=DecayNet())
+            restore(folder, locked / "out", model=DecayNet())
 
 
 # restore_video on video files (small clips generated by tests/videos.py; ffv1 makes exact checks possible)
@@ -386,7 +380,9 @@ def test_output_folder_must_exist_and_be_writable(tmp_path, clip):
 
 @pytest.fixture
 def videos():
-    return pytest.importorskip("videos", reason="tests/videos.py (io helper) is not present")
+    import videos
+
+    return videos
 
 
 def read_all(path: Path) -> np.ndarray:
@@ -403,7 +399,7 @@ def test_video_frames_timestamps_and_audio_are_kept(tmp_path, videos):
     before = tree_hash(src)
     net = DecayNet(scale=2, decay=0.0)
     out = tmp_path / "out.mkv"
-    report = restore_video(src, out, model=net, chunk=5, overlap=2, codec="ffv1", pix_fmt="bgr0")
+    report = restore(src, out, model=net, chunk=5, overlap=2, codec="ffv1", pix_fmt="bgr0")
     assert report.frames == 12
     np.testing.assert_array_equal(read_all(out), reference(net, frames))
     assert videos.stream_times(out, "video") == videos.stream_times(src, "video")
@@ -418,7 +414,7 @@ def test_ten_bit_in_ten_bit_out(tmp_path, videos):
     frames = videos.moving_pattern(6, 32, 48, seed=2, dtype=np.uint16)
     src = videos.make_video(tmp_path / "in.mkv", frames, codec="ffv1", pix_fmt="gbrp10le")
     out = tmp_path / "out.mkv"
-    restore_video(src, out, model=DecayNet(scale=2, decay=0.0), codec="ffv1")
+    restore(src, out, model=DecayNet(scale=2, decay=0.0), codec="ffv1")
     assert probe(out).bit_depth == 10
     got = read_all(out)
     assert got.dtype == np.uint16 and got.shape == (6, 64, 96, 3)
@@ -433,7 +429,7 @@ def test_rotation_and_colour_tags_are_kept(tmp_path, videos):
     tags = dict(matrix="smpte170m", primaries="smpte170m", trc="smpte170m", rotation=90)
     src = videos.make_video(tmp_path / "in.mp4", frames, codec="libx264", pix_fmt="yuv420p", **tags)
     out = tmp_path / "out.mp4"
-    restore_video(src, out, model=DecayNet(scale=2, decay=0.0))
+    restore(src, out, model=DecayNet(scale=2, decay=0.0))
     a, b = probe(src), probe(out)
     assert (b.width, b.height) == (2 * a.width, 2 * a.height)
     assert (b.rotation, b.color_space, b.color_primaries, b.color_trc, b.color_range) == (
@@ -449,7 +445,7 @@ def test_odd_tiny_alpha_and_grey_inputs_are_restored(tmp_path, videos, size, pix
     frames = videos.moving_pattern(5, h, w, seed=4)
     src = videos.make_video(tmp_path / "in.mkv", frames, codec="ffv1", pix_fmt=pix_fmt)
     net = DecayNet(scale=4, decay=0.0, min_size=64, size_multiple=4)
-    report = restore_video(src, tmp_path / "out.mkv", model=net, codec="ffv1", pix_fmt="bgr0")
+    report = restore(src, tmp_path / "out.mkv", model=net, codec="ffv1", pix_fmt="bgr0")
     got = read_all(tmp_path / "out.mkv")
     assert report.frames == 5 and got.shape == (5, 4 * h, 4 * w, 3)
     np.testing.assert_array_equal(got, reference(DecayNet(scale=4, decay=0.0), read_all(src)))
@@ -459,7 +455,7 @@ def test_frame_range_of_a_video(tmp_path, videos):
     frames = videos.moving_pattern(10, 32, 48, seed=5)
     src = videos.make_video(tmp_path / "in.mkv", frames, codec="ffv1", pix_fmt="bgr0")
     net = DecayNet(scale=2, decay=0.0)
-    restore_video(src, tmp_path / "out.mkv", model=net, start=3, end=8, codec="ffv1", pix_fmt="bgr0")
+    restore(src, tmp_path / "out.mkv", model=net, start=3, end=8, codec="ffv1", pix_fmt="bgr0")
     np.testing.assert_array_equal(read_all(tmp_path / "out.mkv"), reference(net, frames[3:8]))
 
 
@@ -467,7 +463,7 @@ def test_video_to_png_folder(tmp_path, videos):
     frames = videos.moving_pattern(5, 32, 48, seed=6)
     src = videos.make_video(tmp_path / "in.mkv", frames, codec="ffv1", pix_fmt="bgr0")
     net = DecayNet(scale=2, decay=0.0)
-    restore_video(src, tmp_path / "frames", model=net)
+    restore(src, tmp_path / "frames", model=net)
     assert sorted(p.name for p in (tmp_path / "frames").iterdir())[:2] == ["00000000.png", "00000001.png"]
     np.testing.assert_array_equal(read_folder(tmp_path / "frames"), reference(net, frames))
 
@@ -475,7 +471,7 @@ def test_video_to_png_folder(tmp_path, videos):
 def test_default_video_output_name(tmp_path, videos):
     src = videos.make_video(tmp_path / "clip.webm", videos.moving_pattern(3, 32, 48), codec="libvpx")
     (tmp_path / "clip.denoised.mkv").write_text("someone else's")
-    report = restore_video(src, model=DecayNet(scale=1, decay=0.0), task="denoise")
+    report = restore(src, model=DecayNet(scale=1, decay=0.0), task="denoise")
     assert report.output == tmp_path / "clip.denoised-2.mkv" and report.output.is_file()
     assert (tmp_path / "clip.denoised.mkv").read_text() == "someone else's"
 
@@ -485,16 +481,16 @@ def test_interrupted_video_run_resumes_to_the_same_frames(tmp_path, videos):
     src = videos.make_video(tmp_path / "in.mkv", frames, codec="ffv1", pix_fmt="bgr0", audio="flac")
     net = DecayNet(scale=2, decay=0.5)
     options = dict(model=net, chunk=4, overlap=2, codec="ffv1", pix_fmt="bgr0", resume=True)
-    restore_video(src, tmp_path / "whole.mkv", **options)
+    restore(src, tmp_path / "whole.mkv", **options)
 
     def stop_after_8(p):
         if p.done >= 8:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        restore_video(src, tmp_path / "out.mkv", progress=stop_after_8, **options)
+        restore(src, tmp_path / "out.mkv", progress=stop_after_8, **options)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv", "out.mkv.vsrcli-partial", "whole.mkv"]
-    report = restore_video(src, tmp_path / "out.mkv", **options)
+    report = restore(src, tmp_path / "out.mkv", **options)
     assert report.resumed_chunks == 2
     np.testing.assert_array_equal(read_all(tmp_path / "out.mkv"), read_all(tmp_path / "whole.mkv"))
     assert videos.packet_bytes(tmp_path / "out.mkv", "audio") == videos.packet_bytes(src, "audio")
@@ -515,7 +511,7 @@ def test_bad_video_inputs_fail_cleanly(tmp_path, videos, kind):
         bad = videos.make_audio_only(tmp_path / "bad.mka", codec="flac")
     before = tree_hash(bad)
     with pytest.raises(InputError):
-        restore_video(bad, tmp_path / "out.mkv", model=DecayNet())
+        restore(bad, tmp_path / "out.mkv", model=DecayNet())
     assert tree_hash(bad) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["good.mkv", bad.name])
 
@@ -523,7 +519,7 @@ def test_bad_video_inputs_fail_cleanly(tmp_path, videos, kind):
 def test_unknown_output_codec_is_an_output_error(tmp_path, videos):
     src = videos.make_video(tmp_path / "in.mkv", videos.moving_pattern(3, 32, 48), codec="ffv1")
     with pytest.raises(OutputError, match="codec"):
-        restore_video(src, tmp_path / "out.mkv", model=DecayNet(), codec="no-such-codec")
+        restore(src, tmp_path / "out.mkv", model=DecayNet(), codec="no-such-codec")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
 
 
@@ -534,21 +530,22 @@ def test_frames_too_large_for_memory_are_tiled_automatically(tmp_path, clip, mon
     monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 1 << 20)
     net = DecayNet(scale=2, decay=0.5, min_size=8)
     options = dict(model=net, chunk=4, overlap=1, end=6, scene_detect=False)
-    report = restore_video(folder, tmp_path / "out", **options)
+    report = restore(folder, tmp_path / "out", **options)
     assert report.tile is not None and report.tile < 32
     assert max(s[-1] for s in net.seen) <= report.tile
-    whole = restore_video(folder, tmp_path / "whole", tile=0, **options)
+    whole = restore(folder, tmp_path / "whole", tile=0, **options)
     assert whole.tile is None
     assert np.abs(read_folder(tmp_path / "out").astype(int) - read_folder(tmp_path / "whole")).max() <= 1
 
 
 def test_real_iconvsr_gets_enough_frames_and_size(tmp_path):
-    arch = pytest.importorskip("vsrcli.models.arch", reason="networks not present")
+    from vsrcli.models import arch
+
     torch.set_num_threads(1)
     net = arch.build_network("iconvsr", mid_channels=8, num_blocks=1)
     assert net.min_frames == 5
     folder = write_folder(tmp_path / "in", moving_clip(3, 40, 36))  # 3 frames, 40x36: below both minimums
-    report = restore_video(folder, tmp_path / "out", model=net, tile=0)
+    report = restore(folder, tmp_path / "out", model=net, tile=0)
     assert read_folder(tmp_path / "out").shape == (3, 160, 144, 3)
     assert report.frames == 3
 
@@ -556,11 +553,11 @@ def test_real_iconvsr_gets_enough_frames_and_size(tmp_path):
 def test_resume_that_fails_before_any_chunk_leaves_nothing(tmp_path, clip):
     folder, _ = clip
     with pytest.raises(UsageError):
-        restore_video(folder, tmp_path / "out", model=DecayNet(scale=1), resume=True)  # wrong task for x1
+        restore(folder, tmp_path / "out", model=DecayNet(scale=1), resume=True)  # wrong task for x1
     broken = DecayNet(scale=2)
     broken.forward = lambda x: (_ for _ in ()).throw(ValueError("broken network"))
     with pytest.raises(ValueError, match="broken"):
-        restore_video(folder, tmp_path / "out", model=broken, resume=True)
+        restore(folder, tmp_path / "out", model=broken, resume=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
 
 
@@ -571,9 +568,7 @@ def test_real_sample_videos_keep_frames_and_timestamps(tmp_path, shared_data, vi
     src = shared_data / "sample_videos" / name
     before = digest_file(src)
     out = tmp_path / "out.mp4"  # same container as the input: MP4 keeps the source's timestamps
-    report = restore_video(
-        src, out, model=DecayNet(scale=1, decay=0.0), task="decompress", preset="ultrafast"
-    )
+    report = restore(src, out, model=DecayNet(scale=1, decay=0.0), task="decompress", preset="ultrafast")
     assert report.frames == count_frames(src) == count_frames(out)
     a, b = probe(src), probe(out)
     assert (b.width, b.height) == (a.width, a.height) and abs(float(b.fps - a.fps)) < 1e-3
@@ -591,5 +586,6 @@ def test_package_level_api_is_restore_video(tmp_path, clip):
     import vsrcli
 
     folder, _ = clip
-    report = vsrcli.restore_video(folder, tmp_path / "out", model=DecayNet(decay=0.0), scene_detect=False)
+    options = vsrcli.RestoreOptions(model=DecayNet(decay=0.0), scene_detect=False)
+    report = vsrcli.restore_video(folder, tmp_path / "out", options=options)
     assert report.frames == 23 and report.output == tmp_path / "out"

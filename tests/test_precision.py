@@ -8,9 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-import vsrcli.pipeline.precision as precision  # noqa: E402
+import vsrcli.device as precision  # noqa: E402
+from vsrcli.device import cpu_has_fast_bf16, read_cpu_flags, resolve_precision  # noqa: E402
 from vsrcli.errors import DeviceError, UsageError  # noqa: E402
-from vsrcli.pipeline.precision import cpu_has_fast_bf16, read_cpu_flags, resolve_precision  # noqa: E402
 
 ZEN3_FLAGS = "fpu vme sse sse2 avx f16c fma avx2 sha_ni vaes"
 SAPPHIRE_FLAGS = "fpu sse avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8"
@@ -110,3 +110,42 @@ def test_cuda_auto_prefers_bf16_then_fp16():
 def test_cuda_bf16_without_support_is_a_device_error():
     with pytest.raises(DeviceError):
         resolve_precision("bf16", CUDA, cuda_bf16_supported=lambda: False)
+
+
+# --- one device and precision rule for restore, batch, benchmark and train ------------------------------
+
+
+def test_device_names_resolve_the_same_everywhere():
+    from vsrcli.device import resolve_device
+
+    assert resolve_device("auto") == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(" CPU ") == CPU and resolve_device(CPU) == CPU
+    with pytest.raises(UsageError):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError):
+            resolve_device("cuda:0")
+
+
+def test_benchmark_defaults_to_auto_and_records_what_it_resolved(tmp_path, capsys):
+    import json
+
+    from vsrcli.cli import run
+
+    args = ["benchmark", "--speed-only", "--arch", "basicvsrpp", "--arch-args", "mid_channels=8,num_blocks=1"]
+    assert (
+        run([*args, "--size", "64x64", "--frames", "2", "--repeats", "1", "--warmup", "0", "--json", "-"])
+        == 0
+    )
+    doc = json.loads(capsys.readouterr().out)
+    expected = precision.precision_name(precision.resolve_precision("auto", precision.resolve_device("auto")))
+    assert doc["precision"] == expected
+
+
+def test_train_takes_auto_and_load_model_refuses_what_restore_refuses():
+    from vsrcli.models.api import load_model
+    from vsrcli.train.config import PRECISIONS
+
+    assert PRECISIONS == precision.PRECISIONS
+    with pytest.raises(UsageError, match="expected auto, cpu, cuda"):
+        load_model("vsrcli-x4", device="gpu")

@@ -493,8 +493,6 @@ def test_cli_trains_resumes_and_exports(stand_ins, root, tmp_path, capsys):
 @pytest.mark.slow
 def test_real_network_trains_resumes_exactly_and_exports(root, tmp_path):
     """The real BasicVSR++ (c8n1) in the loop: split + resume equals straight; the export loads strictly."""
-    pytest.importorskip("vsrcli.models.arch")
-    pytest.importorskip("vsrcli.degrade")
     from safetensors.torch import load_file
 
     from vsrcli.models.arch import build_network

@@ -29,7 +29,7 @@ from vsrcli.models.spynet import SPyNet
 from vsrcli.train.config import from_dict
 from vsrcli.train.data import DAVIS_VAL, VIMEO_TEST
 from vsrcli.train.export import export_state
-from vsrcli.train.loop import load_checkpoint
+from vsrcli.train.state import load_checkpoint
 
 RADIUS = 3
 STRICTNESS = 0.35

@@ -12,18 +12,27 @@ from vsrcli.errors import VsrError
 
 __version__ = "0.1.0"
 
-__all__ = ["VsrError", "__version__", "describe_model", "list_models", "load_model", "restore_video"]
+__all__ = [
+    "RestoreOptions",
+    "VsrError",
+    "__version__",
+    "describe_model",
+    "list_models",
+    "load_model",
+    "restore_video",
+]
 
 if TYPE_CHECKING:  # pragma: no cover
     from vsrcli.models.api import describe_model, load_model
     from vsrcli.models.zoo import list_entries as list_models
-    from vsrcli.pipeline import restore_video
+    from vsrcli.pipeline import RestoreOptions, restore_video
 
 _LAZY = {
     "load_model": ("vsrcli.models.api", "load_model"),
     "describe_model": ("vsrcli.models.api", "describe_model"),
     "list_models": ("vsrcli.models.zoo", "list_entries"),
     "restore_video": ("vsrcli.pipeline", "restore_video"),
+    "RestoreOptions": ("vsrcli.pipeline.options", "RestoreOptions"),
 }
 
 

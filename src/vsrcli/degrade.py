@@ -358,6 +358,7 @@ def add_gaussian_noise(
 
     gen_device = generator.device if generator is not None else x.device
     noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=gen_device).to(x.device)
+    s: torch.Tensor | float
     if isinstance(sigma, torch.Tensor):
         s = sigma.to(device=x.device, dtype=x.dtype)
         if s.ndim == 1 and s.numel() == x.shape[0] and x.ndim > 1:

@@ -2,8 +2,8 @@
 
 The driver decodes each input once (frame count, timestamps, scene cuts), plans the single-machine windows and
 groups them into segments, submits them, and as soon as all segments of a video are on disk encodes the final
-file with the same sink ``restore_video`` uses (source streams copied, temporary name, atomic rename). Segment
-files live in ``OUTDIR/.vsrcli-batch/<video-id>/`` with a manifest; they are removed once the video is
+file (:mod:`vsrcli.batch.join`). The restoration itself is the pipeline's :class:`Engine`, in every worker.
+Segment files live in ``OUTDIR/.vsrcli-batch/<video-id>/`` with a manifest; they are removed once the video is
 written, and kept after a failure or interruption so that ``--resume`` skips the finished ones. A video that
 fails (corrupt input, worker lost past its retries) is reported and the others go on.
 """
@@ -20,20 +20,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from vsrcli.batch.plan import VideoPlan, auto_segment, discover_inputs, find_inputs, plan_segments, video_id
-from vsrcli.batch.worker import CRASH_ENV, SegmentTask, read_done, segment_paths
+from vsrcli.batch.join import join_segments
+from vsrcli.batch.plan import VideoPlan, auto_segment, find_inputs, plan_segments, video_id
+from vsrcli.batch.worker import CRASH_ENV, SegmentTask, read_done
 from vsrcli.errors import InputError, Interrupted, OutputError, UsageError, VsrError
-from vsrcli.pipeline.chunking import DEFAULT_CHUNK, DEFAULT_OVERLAP, SceneCutDetector
-from vsrcli.pipeline.restore import TASKS
-from vsrcli.pipeline.streams import KEEP_SUFFIXES, TASK_TAGS, FolderSink, VideoSink, check_output, open_source
-from vsrcli.pipeline.tiling import DEFAULT_TILE_OVERLAP
+from vsrcli.pipeline.chunking import SceneCutDetector
+from vsrcli.pipeline.engine import DownloadCallback, Engine
+from vsrcli.pipeline.options import RestoreOptions
+from vsrcli.pipeline.resume import input_identity
+from vsrcli.pipeline.streams import KEEP_SUFFIXES, TASK_TAGS, check_output, open_source
 
 STATE_DIR = ".vsrcli-batch"
 MANIFEST = "manifest.json"
 VERSION = 1
-JOIN_FRAMES = 16  # frames read from a segment file at a time while encoding
 
 
 @dataclass
@@ -102,7 +101,7 @@ class _Video:
     state: Path
     began: float
     remaining: set[int] = field(default_factory=set)
-    noise_map: float | None = None
+    sigma: float | None = None  # 0-255 scale, as restore_video feeds it
     handles: dict[int, int] = field(default_factory=dict)
 
 
@@ -110,62 +109,39 @@ def run_batch(
     inputs: Iterable[str | Path],
     outdir: str | Path,
     *,
-    model: Any,
-    weights: str | Path | None = None,
-    task: str = "upscale",
-    device: str = "auto",
-    precision: str = "auto",
-    chunk: int = DEFAULT_CHUNK,
-    overlap: int = DEFAULT_OVERLAP,
-    fade: int = 0,
-    tile: int | None = None,
-    tile_overlap: int = DEFAULT_TILE_OVERLAP,
-    start: int | None = None,
-    end: int | None = None,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-    sigma: float | str | None = None,
-    scene_detect: bool = True,
-    download: bool = False,
+    options: RestoreOptions,
     ray: str | None = None,
     workers: int | None = None,
     gpus_per_worker: float = 0,
     segment: int | None = None,
     max_retries: int = 3,
     progress: BatchCallback | None = None,
+    on_download: DownloadCallback | None = None,
     executor: Any = None,
 ) -> BatchReport:
     """Restore every input into ``outdir`` with the same frames as ``restore_video`` would write.
 
+    ``options`` are those of ``restore_video`` (``resume`` skips the segments an interrupted batch finished).
     ``ray``: None (local), ``auto``, ``local`` or a cluster address. ``workers``: parallel segments (local
     processes without Ray; default one, in this process). ``segment``: kept frames per segment (default: the
     video split evenly over the workers, at most 1200 frames). Returns a report; failed videos are in it,
     not raised, so the others finish.
     """
     t0 = time.monotonic()
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if chunk < 1 or overlap < 0 or fade < 0 or fade > overlap:
-        raise UsageError(f"--chunk {chunk} --overlap {overlap}: need chunk >= 1 and 0 <= fade <= overlap")
     if segment is not None and segment < 1:
         raise UsageError(f"--segment {segment}: expected at least 1 frame")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: expected at least 1")
-    if model is None:
-        raise UsageError("no model given", hint="pass --model NAME|PATH")
     out_root = Path(outdir)
     found = find_inputs(inputs, skip=lambda p: is_batch_output(p, out_root))
     if not found:
         raise UsageError("no inputs")
-    targets = [out_root / f.subfolder / output_name(f.path, task, f.path.is_dir()) for f in found]
+    targets = [out_root / f.subfolder / output_name(f.path, options.task, f.path.is_dir()) for f in found]
     check_collisions([f.path for f in found], targets)
     from vsrcli.io.video import check_encoder
 
-    check_encoder(Path("any.mkv"), codec, crf, preset)  # --crf, --preset, --codec: before any decoding
+    # --crf, --preset, --codec: before any decoding
+    check_encoder(Path("any.mkv"), options.codec, options.crf, options.preset)
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -173,24 +149,11 @@ def run_batch(
     if not os.access(out_root, os.W_OK | os.X_OK):
         raise OutputError(f"{out_root}: folder is not writable")
 
-    # the model once in the driver (on the CPU): size rules, task check, noise conditioning, fingerprint
-    from vsrcli.pipeline.device import resolve_device
-    from vsrcli.pipeline.restore import _load
-    from vsrcli.pipeline.resume import input_identity, model_fingerprint
-    from vsrcli.pipeline.tiling import SizeRules
-
-    net, model_name = _load(model, weights, resolve_device("cpu"), download)
-    rules = SizeRules.of(net)
-    if task == "upscale" and rules.scale == 1:
-        raise UsageError(
-            f"model {model_name} restores at the same size; use --task denoise, deblur or decompress"
-        )
-    if task != "upscale" and rules.scale != 1:
-        raise UsageError(f"model {model_name} upscales x{rules.scale}; use --task upscale")
-    conditioned = int(getattr(net, "extra_in_channels", 0)) == 1
-    fingerprint = model_fingerprint(net)
-    precision_name = precision  # resolved by each worker for its device; recorded as asked
-    model_spec: Any = str(model) if isinstance(model, (str, Path)) else net
+    # the engine once in the driver, on the CPU: model download, task and scale check, noise conditioning,
+    # fingerprint. Workers get the same options with the model spec resolved and run the same engine.
+    engine = Engine.load(options, device="cpu", on_download=on_download)
+    spec = options.model_spec() if options.model is None else options.model
+    worker_options = options.with_changes(model=spec, real=False)
 
     results = [VideoResult(f.path, output=target) for f, target in zip(found, targets, strict=True)]
     report = BatchReport(results)
@@ -202,7 +165,7 @@ def run_batch(
     videos: dict[str, _Video] = {}
     owner: dict[int, tuple[str, int]] = {}  # handle -> (video id, segment)
     queue: list[SegmentTask] = []
-    counters = {"done": 0, "total": 0, "computed": 0, "compute_s": 0.0}
+    counters = {"done": 0, "total": 0, "computed": 0}
 
     def emit(result: VideoResult) -> None:
         if progress is not None:
@@ -218,12 +181,6 @@ def run_batch(
             counters["total"] -= v.plan.frames - result.done_frames
         emit(result)
 
-    settings = {
-        "model": fingerprint, "task": task, "chunk": chunk, "overlap": overlap, "fade": fade, "tile": tile,
-        "tile_overlap": tile_overlap, "start": start, "end": end, "precision": precision_name,
-        "device": device, "scene_detect": scene_detect,
-    }  # fmt: skip
-
     def submit_ready() -> None:
         while queue and ex.pending() < report.workers:
             t = queue.pop(0)
@@ -238,11 +195,7 @@ def run_batch(
             result.status = "planning"
             emit(result)
             try:
-                v = _plan_video(
-                    result, out_root, task, overwrite, resume, start, end, chunk, overlap, fade, segment,
-                    report.workers, scene_detect, settings, input_identity, sigma, conditioned,
-                    encoder=(codec, crf, preset),
-                )  # fmt: skip
+                v = _plan_video(result, out_root, engine, segment, report.workers)
             except VsrError as exc:
                 fail(result, str(exc))
                 continue
@@ -276,24 +229,16 @@ def run_batch(
                         start_pts=v.plan.pts[seg.read_start] if seg.read_start > 0 else None,
                         files=files,
                         state_dir=str(v.state),
-                        model=model_spec,
-                        weights=None if weights is None else str(weights),
-                        device=device,
-                        precision=precision,
-                        tile=tile,
-                        tile_overlap=tile_overlap,
-                        chunk=chunk,
-                        overlap=overlap,
-                        noise_map=v.noise_map,
-                        download=download,
+                        options=worker_options,
+                        sigma=v.sigma,
                         crash=crash,
                     )  # fmt: skip
                 )
             if not v.remaining:
-                _finish(v, videos, codec, crf, preset, pix_fmt, rules, fail, emit)
+                _finish(v, videos, options, engine.rules.scale, fail, emit)
             submit_ready()
         while ex.pending():
-            _drain(ex, owner, videos, counters, fail, emit, codec, crf, preset, pix_fmt, rules)
+            _drain(ex, owner, videos, counters, fail, emit, options, engine.rules.scale)
             submit_ready()
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished segments are kept for --resume") from None
@@ -342,37 +287,20 @@ def make_executor_for(ray: str | None, workers: int | None, gpus: float, retries
 
 
 def _plan_video(
-    result: VideoResult,
-    out_root: Path,
-    task: str,
-    overwrite: bool,
-    resume: bool,
-    start: int | None,
-    end: int | None,
-    chunk: int,
-    overlap: int,
-    fade: int,
-    segment: int | None,
-    workers: int,
-    scene_detect: bool,
-    settings: dict[str, Any],
-    identity_of: Callable[[Path], dict[str, Any]],
-    sigma: float | str | None,
-    conditioned: bool,
-    encoder: tuple[str | None, int | None, str | None] = (None, None, None),
+    result: VideoResult, out_root: Path, engine: Engine, segment: int | None, workers: int
 ) -> _Video | None:
     """Probe and decode the input once, plan its segments, set up (or reuse) its state folder.
 
     The output path and the encoder are checked before the decoding, as ``restore_video`` does.
     """
     from vsrcli.io.video import check_encoder
-    from vsrcli.pipeline.restore import _resolve_sigma
 
+    o = engine.options
     path = result.input
-    source = open_source(path, start, end)
+    source = open_source(path, o.start, o.end)
     if result.output is None:
-        result.output = out_root / output_name(path, task, source.kind == "folder")
-    if result.output.exists() and not overwrite:
+        result.output = out_root / output_name(path, o.task, source.kind == "folder")
+    if result.output.exists() and not o.overwrite:
         result.status = "skipped"
         result.error = "output exists (pass --overwrite to replace it)"
         return None
@@ -380,12 +308,12 @@ def _plan_video(
         result.output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{result.output.parent}: cannot create ({exc.strerror})") from exc
-    check_output(result.output, path, overwrite, folder=source.kind == "folder")
+    check_output(result.output, path, o.overwrite, folder=source.kind == "folder")
     if source.kind != "folder":
-        check_encoder(result.output, *encoder)
+        check_encoder(result.output, o.codec, o.crf, o.preset)
     vid = video_id(path)
     plan = VideoPlan(path, vid)
-    detector = SceneCutDetector() if scene_detect else None
+    detector = SceneCutDetector() if o.scene_detect else None
     shape = None
     for frame, stamp in source.frames():
         if shape is None:
@@ -405,10 +333,10 @@ def _plan_video(
     if plan.frames == 0:
         raise InputError(f"{path}: no frames to restore")
     warnings: list[str] = []
-    level, _ = _resolve_sigma(sigma, conditioned, source, warnings)
+    level, _ = engine.resolve_sigma(source, warnings)
     result.warnings += warnings
-    target = segment if segment is not None else auto_segment(plan.frames, workers, chunk)
-    plan.segments = plan_segments(plan.frames, plan.cuts, chunk, overlap, fade, target)
+    target = segment if segment is not None else auto_segment(plan.frames, workers, o.chunk)
+    plan.segments = plan_segments(plan.frames, plan.cuts, o.chunk, o.overlap, o.fade, target)
     result.frames = plan.frames
     result.scene_cuts = list(plan.cuts)
     result.segments = len(plan.segments)
@@ -416,13 +344,14 @@ def _plan_video(
     state = out_root / STATE_DIR / vid
     manifest = {
         "version": VERSION,
-        "input": identity_of(path),
-        "settings": {**settings, "sigma": level},
+        "input": input_identity(path),
+        # as asked: each worker resolves the device and precision for itself
+        "settings": engine.identity(level, o.start, o.end, device=o.device, precision=o.precision),
         "segments": [[s.core_start, s.core_stop] for s in plan.segments],
     }
     remaining = {s.index for s in plan.segments}
     old = _read_manifest(state)
-    if resume and old == manifest:
+    if o.resume and old == manifest:
         for seg in plan.segments:
             done = read_done(state, seg.index)
             if done and done.get("core") == [seg.core_start, seg.core_stop]:
@@ -435,8 +364,7 @@ def _plan_video(
         tmp = state / f".{MANIFEST}.tmp"
         tmp.write_text(json.dumps(manifest, indent=1))
         os.replace(tmp, state / MANIFEST)
-    noise_map = None if level is None else level / 255.0
-    return _Video(result, plan, source, state, time.monotonic(), remaining, noise_map=noise_map)
+    return _Video(result, plan, source, state, time.monotonic(), remaining, sigma=level)
 
 
 def _read_manifest(state: Path) -> dict[str, Any] | None:
@@ -453,11 +381,8 @@ def _drain(
     counters: dict[str, Any],
     fail: Callable[..., None],
     emit: Callable[[VideoResult], None],
-    codec: str | None,
-    crf: int | None,
-    preset: str | None,
-    pix_fmt: str | None,
-    rules: Any,
+    options: RestoreOptions,
+    scale: int,
 ) -> None:
     """Wait for finished segments and join the videos that are now complete."""
     for handle, outcome in ex.wait():
@@ -478,17 +403,14 @@ def _drain(
         counters["computed"] += frames
         emit(v.result)
         if not v.remaining:
-            _finish(v, videos, codec, crf, preset, pix_fmt, rules, fail, emit)
+            _finish(v, videos, options, scale, fail, emit)
 
 
 def _finish(
     v: _Video,
     videos: dict[str, _Video],
-    codec: str | None,
-    crf: int | None,
-    preset: str | None,
-    pix_fmt: str | None,
-    rules: Any,
+    options: RestoreOptions,
+    scale: int,
     fail: Callable[..., None],
     emit: Callable[[VideoResult], None],
 ) -> None:
@@ -497,7 +419,7 @@ def _finish(
     result.status = "joining"
     emit(result)
     try:
-        warnings = join_segments(v.plan, v.source, v.state, result.output, codec, crf, preset, pix_fmt, rules)
+        warnings = join_segments(v.plan, v.source, v.state, result.output, options, scale)
     except VsrError as exc:
         fail(result, str(exc), v.plan.video_id)
         return
@@ -518,77 +440,3 @@ def _remove_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass
-
-
-def join_segments(
-    plan: VideoPlan,
-    source: Any,
-    state: Path,
-    output: Path | None,
-    codec: str | None,
-    crf: int | None,
-    preset: str | None,
-    pix_fmt: str | None,
-    rules: Any,
-) -> list[str]:
-    """Write the final output from the segment files in order; every planned frame exactly once."""
-    from vsrcli.pipeline.restore import _crossfade
-
-    assert output is not None
-    width, height = source.width * rules.scale, source.height * rules.scale
-    if source.kind == "folder":  # a folder of frames gives a folder of PNG frames, as restore's default
-        sink: Any = FolderSink(output, [p.name for p in source.files[source.start : source.end]])
-    else:
-        sink = VideoSink(output, source, width, height, codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt)
-    try:
-        expect = 0
-        prev_tail: np.ndarray | None = None
-        for seg in plan.segments:
-            files = segment_paths(state, seg.index)
-            try:
-                frames = np.load(files["frames"], mmap_mode="r", allow_pickle=False)
-                pts = np.load(files["pts"], allow_pickle=False)
-                tail = np.load(files["tail"], allow_pickle=False)
-            except (OSError, ValueError) as exc:
-                raise OutputError(f"{plan.input}: segment {seg.index} is missing or damaged ({exc})") from exc
-            if seg.core_start != expect or len(frames) != seg.frames or len(pts) != seg.frames:
-                raise OutputError(
-                    f"{plan.input}: segment {seg.index} holds {len(frames)} frames for [{seg.core_start}, "
-                    f"{seg.core_stop}) (frame accounting)"
-                )
-            if list(pts) != plan.pts[seg.core_start : seg.core_stop]:
-                raise OutputError(f"{plan.input}: segment {seg.index} decoded other frames than planned")
-            lo = 0
-            while lo < len(frames):
-                fade = len(prev_tail) if lo == 0 and prev_tail is not None else 0
-                hi = lo + max(JOIN_FRAMES, fade)
-                block = np.array(frames[lo:hi])
-                if fade:  # the seam between segments: blended exactly as restore_video blends chunk seams
-                    block = _crossfade(prev_tail, block)
-                sink.write(block, [int(p) for p in pts[lo:hi]])
-                lo = hi
-            del frames
-            prev_tail = tail
-            expect = seg.core_stop
-        if expect != plan.frames or sink.count != plan.frames:
-            raise OutputError(f"{plan.input}: wrote {sink.count} of {plan.frames} frames (frame accounting)")
-        warnings = list(sink.warnings)
-        sink.commit()
-    except BaseException:
-        sink.abort()
-        raise
-    return warnings
-
-
-def summary_rows(report: BatchReport) -> list[tuple[str, str, str, str]]:
-    """(input, status, frames, wall time) per video, for the CLI's table."""
-    rows = []
-    for v in report.videos:
-        status = v.status if not v.error else f"{v.status}: {v.error}"
-        rows.append((str(v.input), status, str(v.frames), f"{v.wall_s:.1f} s"))
-    return rows
-
-
-def check_inputs(items: Sequence[str]) -> list[Path]:
-    """Expose discovery for the CLI (e.g. a dry listing)."""
-    return discover_inputs(items)

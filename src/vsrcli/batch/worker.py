@@ -1,9 +1,10 @@
 """Run one segment anywhere (this process, a local worker process or a Ray task) and write its frames.
 
-A worker gets a :class:`SegmentTask` (plain data: paths, the model *spec*, the windows) so nothing large or
-unpicklable travels; it loads the model once per process, decodes only the segment's frames (seeking to the
-keyframe before them), runs exactly the pipeline's windows and writes the kept frames losslessly as ``.npy``
-into the video's state folder, then a done marker, each under a temporary name renamed when complete.
+A worker gets a :class:`SegmentTask` (plain data: paths, the run's :class:`RestoreOptions` with the model as a
+*spec*, the windows) so nothing large or unpicklable travels; it loads the pipeline's :class:`Engine` once per
+process, decodes only the segment's frames (seeking to the keyframe before them), runs the windows through the
+engine's :class:`WindowRestorer` exactly as ``restore_video`` does and writes the kept frames losslessly as
+``.npy`` into the video's state folder, then a done marker, each under a temporary name renamed when complete.
 Errors come back as a :class:`SegmentResult` with a message rather than an exception, so they survive any
 transport.
 """
@@ -14,7 +15,7 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,11 @@ import numpy as np
 
 from vsrcli.errors import InputError, VsrError
 from vsrcli.pipeline.chunking import Window
+from vsrcli.pipeline.engine import Engine
+from vsrcli.pipeline.options import RestoreOptions
 
 CRASH_ENV = "VSRCLI_TEST_CRASH_SEGMENT"
-_MODELS: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
+_ENGINES: dict[tuple[Any, ...], Engine] = {}
 
 
 @dataclass(frozen=True)
@@ -41,17 +44,9 @@ class SegmentTask:
     start_pts: int | None
     files: tuple[str, ...]  # frame files of [read_start, read_stop) for a folder input
     state_dir: str
-    model: Any  # zoo name or checkpoint path (or an nn.Module for in-process runs)
-    weights: str | None
-    device: str
-    precision: str
-    tile: int | None
-    tile_overlap: int
-    chunk: int
-    overlap: int
-    noise_map: float | None
+    options: RestoreOptions  # model: zoo name or checkpoint path (or an nn.Module for in-process runs)
+    sigma: float | None  # the noise level the driver resolved for the whole video (0-255 scale)
     threads: int | None = None
-    download: bool = False
     crash: str | None = None  # "<name or video_id>:<segment>": exit on the first attempt (tests)
 
 
@@ -110,28 +105,15 @@ def _maybe_crash(task: SegmentTask) -> None:
     os._exit(1)
 
 
-def _model(task: SegmentTask) -> tuple[Any, Any, Any, Any]:
-    """(net, size rules, device, dtype), loaded once per process and spec."""
-    key = (
-        task.model if isinstance(task.model, str) else id(task.model),
-        task.weights,
-        task.device,
-        task.precision,
-    )
-    if key not in _MODELS:
-        from vsrcli.pipeline.device import resolve_device, resolve_precision
-        from vsrcli.pipeline.restore import _load
-        from vsrcli.pipeline.tiling import SizeRules
-
-        dev = resolve_device(task.device)
-        dtype = resolve_precision(task.precision, dev)
-        net, _ = _load(task.model, task.weights, dev, task.download)
-        net = net.eval()
-        first = next(net.parameters(), None)
-        if first is not None and first.device != dev:
-            net = net.to(dev)
-        _MODELS[key] = (net, SizeRules.of(net), dev, dtype)
-    return _MODELS[key]
+def _engine(options: RestoreOptions) -> Engine:
+    """The pipeline engine for these options, loaded once per process and model."""
+    model = options.model
+    key = (model if isinstance(model, (str, Path)) else id(model), options.weights, options.device,
+           options.precision, options.task)  # fmt: skip
+    if key not in _ENGINES:
+        _ENGINES[key] = Engine.load(options)
+    engine = _ENGINES[key]
+    return engine if engine.options == options else replace(engine, options=options)
 
 
 def _frames(task: SegmentTask, start: int, stop: int) -> Any:
@@ -181,15 +163,12 @@ def run_segment(task: SegmentTask) -> SegmentResult:
 
 
 def _restore(task: SegmentTask) -> int:
-    from vsrcli.pipeline.restore import _crossfade, _to_frames, _to_tensor
-    from vsrcli.pipeline.tiling import auto_tile, restore_window
-
     state = Path(task.state_dir)
     if task.kind == "video" and not os.access(task.input, os.R_OK):
         raise InputError(f"{task.input}: not readable on worker {socket.gethostname()} (shared filesystem?)")
     if not state.is_dir():
         raise InputError(f"{state}: segment folder not visible on worker {socket.gethostname()}")
-    net, rules, dev, dtype = _model(task)
+    engine = _engine(task.options)
     windows = task.windows
     read_start, read_stop = windows[0].start, max(w.stop for w in windows)
     core_start, core_stop = windows[0].core_start, windows[-1].core_stop
@@ -200,13 +179,11 @@ def _restore(task: SegmentTask) -> int:
     pts: list[int] = []
     base = read_start
     it = iter(_frames(task, read_start, read_stop))
-    out: np.ndarray | None = None
+    out: np.memmap[Any, Any] | None = None
     tmp_frames = state / f".{paths['frames'].name}.tmp-{os.getpid()}"
-    tail = np.zeros((0,), dtype=np.uint8)
     kept_pts: list[int] = []
     written = 0
-    auto = task.tile is None
-    tile = None if auto else (task.tile or None)
+    restorer = None
     try:
         for k, win in enumerate(windows):
             while base + len(buffer) < win.stop:
@@ -218,21 +195,13 @@ def _restore(task: SegmentTask) -> int:
                     ) from None
                 buffer.append(frame)
                 pts.append(int(stamp))
-            if auto and k == 0:  # as restore_video: from free memory, for the full window length
+            if restorer is None:  # as restore_video: the tile for the frame size, then the same windows
                 h, w = buffer[0].shape[:2]
-                tile = auto_tile(net, rules, task.chunk + 2 * task.overlap, h, w, dev, dtype)
-            x = _to_tensor(buffer[win.start - base : win.stop - base], task.noise_map)
-            y, tile = restore_window(
-                net, x, rules=rules, device=dev, dtype=dtype, tile=tile, tile_overlap=task.tile_overlap,
-                keep=win.keep,
-            )  # fmt: skip
-            del x
-            result = _to_frames(y, buffer[0].dtype)
-            del y
-            n_core = win.core_stop - win.core_start
-            # the first window's head is blended by the driver (it needs the previous segment's tail)
-            core = result[:n_core] if k == 0 else _crossfade(tail, result[:n_core])
-            tail = result[n_core:]
+                restorer = engine.restorer(engine.tile_for(h, w), task.sigma)
+            # the first window's head is blended by the driver (it needs the previous segment's tail): the
+            # restorer starts with no tail, as restore_video's first window does
+            core, _ = restorer.restore(buffer[win.start - base : win.stop - base], win)
+            n_core = len(core)
             if out is None:
                 out = np.lib.format.open_memmap(
                     tmp_frames, mode="w+", dtype=core.dtype, shape=(n_kept, *core.shape[1:])
@@ -244,7 +213,7 @@ def _restore(task: SegmentTask) -> int:
                 drop = max(0, windows[k + 1].start - base)
                 del buffer[:drop], pts[:drop]
                 base += drop
-        if out is None or written != n_kept:
+        if out is None or restorer is None or written != n_kept:
             raise InputError(f"internal error: segment {task.index} kept {written} of {n_kept} frames")
         out.flush()
         del out
@@ -253,7 +222,7 @@ def _restore(task: SegmentTask) -> int:
         tmp_frames.unlink(missing_ok=True)
         raise
     _save_npy(paths["pts"], np.asarray(kept_pts, dtype=np.int64))
-    _save_npy(paths["tail"], tail)
+    _save_npy(paths["tail"], restorer.tail)
     marker = {"core": [core_start, core_stop], "frames": written, "host": socket.gethostname()}
     tmp = state / f".{paths['done'].name}.tmp-{os.getpid()}"
     tmp.write_text(json.dumps(marker))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from vsrcli.bench.baselines import NamedModel
 from vsrcli.bench.data import Clip, ClipSource, Dataset, discover
 from vsrcli.bench.report import BenchmarkResult, ClipScore, ModelResult, ModelSpeed, SpeedResult, to_json
-from vsrcli.bench.runner import NamedModel, run_model, run_quality, run_speed
+from vsrcli.bench.runner import run_model, run_quality, run_speed
 
 __all__ = [
     "BenchmarkResult",

@@ -13,6 +13,7 @@ Clips load lazily, one at a time, so a dataset never has to fit in memory.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +146,7 @@ def discover(
     clip_dirs = [d for d in _subdirs(root) if _has_images(d)]
     if clip_dirs:
         sources = tuple(
-            ClipSource(d.name, _degraded(d.name, lambda d=d: read_folder(d, max_frames), degradation))
+            ClipSource(d.name, _degraded(d.name, functools.partial(read_folder, d, max_frames), degradation))
             for d in clip_dirs
         )
         return Dataset(root.name, "clips", degradation.name, degradation.scale, sources)
@@ -163,7 +164,9 @@ def _videos(
     if lq is not None:
         raise UsageError("--lq needs a paired folder layout, not video files")
     sources = tuple(
-        ClipSource(f.stem, _degraded(f.stem, lambda f=f: read_video_frames(f, max_frames), degradation))
+        ClipSource(
+            f.stem, _degraded(f.stem, functools.partial(read_video_frames, f, max_frames), degradation)
+        )
         for f in files
     )
     return Dataset(name, "videos", degradation.name, degradation.scale, sources)
@@ -179,7 +182,7 @@ def _paired_layout(
     names = [root.name] if single else [d.name for d in gt_dirs]
     if lq is None:
         sources = tuple(
-            ClipSource(n, _degraded(n, lambda d=d: read_folder(d, max_frames), degradation))
+            ClipSource(n, _degraded(n, functools.partial(read_folder, d, max_frames), degradation))
             for n, d in zip(names, gt_dirs, strict=True)
         )
         return Dataset(root.name, "paired", degradation.name, degradation.scale, sources)

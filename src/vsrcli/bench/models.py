@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vsrcli.bench.runner import NamedModel
+from vsrcli.bench.baselines import NamedModel
 from vsrcli.errors import ModelError, UsageError
 
 if TYPE_CHECKING:

@@ -87,7 +87,8 @@ def run_no_reference(
     """Run the baseline row (bicubic for x4, the input for restoration) and every model on every clip as it
     is, and measure the outputs' noise and edge strength (module docstring). Each row gets ``warmup`` untimed
     passes on the first clip's first frames before its first timed pass, as in a quality run."""
-    from vsrcli.bench.runner import baseline_for, clip_noise_level, run_model, warm_up
+    from vsrcli.bench.baselines import baseline_for
+    from vsrcli.bench.runner import clip_noise_level, run_model, warm_up
 
     if not models:
         raise UsageError("--no-reference needs at least one --model or --arch")

@@ -354,8 +354,8 @@ def csv_rows(result: BenchmarkResult | SpeedResult | NoRefResult) -> list[dict[s
     rows: list[dict[str, Any]] = []
     if isinstance(result, NoRefResult):
         for m in result.models:
-            for c in m.clips:
-                rows.append({"model": m.model, "role": m.role, **asdict(c)})
+            for n in m.clips:
+                rows.append({"model": m.model, "role": m.role, **asdict(n)})
             mean = {k: m.mean(k) for k in NOREF_METRICS}
             rows.append(
                 {
@@ -369,30 +369,30 @@ def csv_rows(result: BenchmarkResult | SpeedResult | NoRefResult) -> list[dict[s
             )
         return rows
     if isinstance(result, SpeedResult):
-        for m in result.models:
+        for s in result.models:
             rows.append(
                 {
-                    "model": m.model,
-                    "frames": m.frames,
+                    "model": s.model,
+                    "frames": s.frames,
                     "height": result.height,
                     "width": result.width,
-                    "seconds_per_frame": m.seconds_per_frame,
-                    "fps": m.fps,
-                    "peak_rss_mb": m.peak_rss_mb,
-                    "cuda_max_mb": m.cuda_max_allocated_mb,
+                    "seconds_per_frame": s.seconds_per_frame,
+                    "fps": s.fps,
+                    "peak_rss_mb": s.peak_rss_mb,
+                    "cuda_max_mb": s.cuda_max_allocated_mb,
                 }
             )
         return rows
-    for m in result.models:
-        for c in m.clips:
-            row = {"model": m.model, "role": m.role, "clip": c.clip, "frames": c.frames}
+    for r in result.models:
+        for c in r.clips:
+            row = {"model": r.model, "role": r.role, "clip": c.clip, "frames": c.frames}
             row.update({k: getattr(c, k) for k in METRICS})
             sec = c.seconds
             row.update(seconds=sec, seconds_per_frame=sec / c.frames, fps=c.frames / sec if sec > 0 else "")
             rows.append(row)
-        row = {"model": m.model, "role": m.role, "clip": "mean", "frames": m.frames}
-        row.update({k: m.mean(k) for k in METRICS})
-        row.update(seconds=m.seconds, seconds_per_frame=m.seconds_per_frame, fps=m.fps)
+        row = {"model": r.model, "role": r.role, "clip": "mean", "frames": r.frames}
+        row.update({k: r.mean(k) for k in METRICS})
+        row.update(seconds=r.seconds, seconds_per_frame=r.seconds_per_frame, fps=r.fps)
         rows.append(row)
     return rows
 

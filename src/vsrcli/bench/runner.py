@@ -1,5 +1,8 @@
 """The benchmark runner: feeds clips to models, times the forward passes, scores the outputs.
 
+The rows it compares against live in :mod:`vsrcli.bench.baselines`; what it measures around a forward pass
+(autocast, memory, versions) in :mod:`vsrcli.bench.measure`.
+
 No printing here: results are dataclasses (``vsrcli.bench.report``) and progress goes through an optional
 callback, so the CLI decides how things look.
 
@@ -13,22 +16,18 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import os
-import platform
-import resource
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vsrcli.bench.baselines import NamedModel, baseline_for
 from vsrcli.bench.data import Clip, Dataset
+from vsrcli.bench.measure import PeakRss, autocast_for, cuda_peak, precision_dtype, sync, versions
 from vsrcli.bench.report import BenchmarkResult, ClipScore, ModelResult, ModelSpeed, SpeedResult
 from vsrcli.degrade import noise_level_map
-from vsrcli.errors import DeviceError, InputError, OutOfMemoryError, UsageError
+from vsrcli.errors import InputError, OutOfMemoryError, UsageError
 from vsrcli.metrics import psnr, ssim, to_uint8
 from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned
 
@@ -36,303 +35,10 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = [
-    "NamedModel",
-    "baseline_for",
-    "bicubic_baseline",
-    "identity_baseline",
-    "nlm_baseline",
-    "resolve_device",
-    "run_model",
-    "run_quality",
-    "run_speed",
-    "score_clip",
-    "versions",
-]
+__all__ = ["run_model", "run_quality", "run_speed", "score_clip", "warm_up"]
 
 Progress = Callable[[str], None]
 OutputHook = Callable[[str, str, np.ndarray, np.ndarray], None]  # clip, row name, output, ground truth
-PRECISIONS = ("fp32", "fp16", "bf16")
-
-
-@dataclass(frozen=True)
-class NamedModel:
-    """A network under test with the name shown in reports; ``role`` is "model" or "baseline"."""
-
-    name: str
-    module: nn.Module
-    description: str = ""
-    role: str = "model"
-
-
-def _make_bicubic() -> type:
-    import torch.nn.functional as F
-    from torch import nn
-
-    class BicubicUpsample(nn.Module):
-        """x``scale`` upsampling with ``torch.nn.functional.interpolate(mode="bicubic", align_corners=False)``
-        (Keys kernel a = -0.75, no antialiasing), frame by frame: the classic SR baseline."""
-
-        min_size = 1
-        size_multiple = 1
-        min_frames = 1
-
-        def __init__(self, scale: int) -> None:
-            super().__init__()
-            self.scale = scale
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            n, t, c, h, w = x.shape
-            y = F.interpolate(
-                x.reshape(n * t, c, h, w), scale_factor=self.scale, mode="bicubic", align_corners=False
-            )
-            return y.reshape(n, t, c, h * self.scale, w * self.scale)
-
-    return BicubicUpsample
-
-
-def _make_identity() -> type:
-    from torch import nn
-
-    class Identity(nn.Module):
-        """The degraded input itself: the baseline for restoration (scale 1) tasks."""
-
-        scale = 1
-        min_size = 1
-        size_multiple = 1
-        min_frames = 1
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return x
-
-    return Identity
-
-
-def _make_matlab_bicubic() -> type:
-    from torch import nn
-
-    from vsrcli.degrade import imresize_matlab
-
-    class MatlabBicubicUpsample(nn.Module):
-        """x``scale`` upsampling with MATLAB's ``imresize(·, scale, 'bicubic')`` (a = -0.5): the bicubic row
-        of the published VSR tables (Vid4 calendar BIx4: 20.39 dB Y-PSNR)."""
-
-        min_size = 1
-        size_multiple = 1
-        min_frames = 1
-
-        def __init__(self, scale: int) -> None:
-            super().__init__()
-            self.scale = scale
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return imresize_matlab(x, float(self.scale))
-
-    return MatlabBicubicUpsample
-
-
-def _make_nlm() -> type:
-    from torch import nn
-
-    class NonLocalMeans(nn.Module):
-        """OpenCV's ``fastNlMeansDenoisingColored`` frame by frame on the 8-bit input (the classical video
-        denoiser users reach for); ``h`` = ``hColor`` = 0.8 sigma, 7x7 patches, 21x21 search window."""
-
-        scale = 1
-        min_size = 1
-        size_multiple = 1
-        min_frames = 1
-
-        def __init__(self, h: float) -> None:
-            super().__init__()
-            self.h = float(h)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            import cv2
-            import torch
-
-            frames = to_uint8(x[0])  # (T, H, W, 3) RGB, clipped and rounded as a video file would hold
-            h = self.h
-            bgr = [np.ascontiguousarray(f[:, :, ::-1]) for f in frames]  # OpenCV's Lab conversion wants BGR
-            out = [cv2.fastNlMeansDenoisingColored(f, None, h, h, 7, 21)[:, :, ::-1] for f in bgr]
-            y = torch.from_numpy(np.ascontiguousarray(np.stack(out))).permute(0, 3, 1, 2).float() / 255.0
-            return y.unsqueeze(0).to(x.device)
-
-    return NonLocalMeans
-
-
-def nlm_baseline(sigma: float) -> NamedModel:
-    """The classical denoising row for noise of ``sigma`` (0-255 scale); needs OpenCV (``vsrcli[bench]``)."""
-    try:
-        import cv2  # noqa: F401
-    except ImportError as exc:
-        raise UsageError(
-            "--nlm needs OpenCV", hint="pip install 'vsrcli[bench]' (opencv-python-headless)"
-        ) from exc
-    h = 0.8 * sigma
-    return NamedModel(
-        f"NLM (OpenCV, h={h:g})",
-        _make_nlm()(h),
-        f"cv2.fastNlMeansDenoisingColored(h=hColor={h:g}, 7, 21) per frame",
-        "baseline",
-    )
-
-
-BASELINES = ("auto", "bicubic-matlab", "bicubic-torch", "none")
-
-
-def bicubic_baseline(scale: int, kind: str = "matlab") -> NamedModel:
-    """The x``scale`` baseline row: MATLAB-style bicubic (``kind="matlab"``, a = -0.5, what the literature's
-    bicubic rows use) or PyTorch's ``interpolate(mode="bicubic", align_corners=False)`` (a = -0.75)."""
-    if kind == "matlab":
-        return NamedModel(
-            f"bicubic x{scale} (MATLAB)",
-            _make_matlab_bicubic()(scale),
-            "vsrcli.degrade.imresize_matlab (MATLAB imresize bicubic, a=-0.5)",
-            "baseline",
-        )
-    if kind == "torch":
-        return NamedModel(
-            f"bicubic x{scale} (torch)",
-            _make_bicubic()(scale),
-            "torch.nn.functional.interpolate(mode='bicubic', align_corners=False), a=-0.75",
-            "baseline",
-        )
-    raise UsageError(f"unknown bicubic baseline {kind!r} (use matlab or torch)")
-
-
-def baseline_for(scale: int, choice: str = "auto") -> NamedModel | None:
-    """The baseline row for a run: ``auto`` is MATLAB bicubic for x``scale`` > 1 and the input itself for
-    restoration; ``none`` drops the row."""
-    if choice not in BASELINES:
-        raise UsageError(f"unknown baseline {choice!r} (use {', '.join(BASELINES)})")
-    if choice == "none":
-        return None
-    if scale == 1:
-        if choice != "auto":
-            raise UsageError(f"--baseline {choice} upsamples, but this run is restoration (scale 1)")
-        return identity_baseline()
-    return bicubic_baseline(scale, "torch" if choice == "bicubic-torch" else "matlab")
-
-
-def identity_baseline() -> NamedModel:
-    """The scale-1 baseline row: the degraded input, scored as it is."""
-    return NamedModel("input", _make_identity()(), "the degraded input itself", "baseline")
-
-
-# ----------------------------------------------------------------------------------------------------------
-# device, precision, versions, memory
-# ----------------------------------------------------------------------------------------------------------
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA when present; an unavailable device is a DeviceError."""
-    import torch
-
-    name = name.strip().lower()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DeviceError(f"unknown device {name!r} (use auto, cpu, cuda or cuda:N)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"--device {name}: CUDA is not available on this machine")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s)")
-    elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError(f"--device {name}: MPS is not available")
-    return device
-
-
-def _dtype(precision: str) -> torch.dtype | None:
-    import torch
-
-    if precision not in PRECISIONS:
-        raise UsageError(f"unknown precision {precision!r} (use {', '.join(PRECISIONS)})")
-    return {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
-
-
-def _autocast(device: torch.device, precision: str) -> Any:
-    import torch
-
-    dtype = _dtype(precision)
-    if dtype is None:
-        return nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-def versions() -> dict[str, str | None]:
-    """Versions worth recording next to a number."""
-    import av
-    import torch
-    import torchvision
-
-    from vsrcli import __version__
-
-    return {
-        "vsrcli": __version__,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-        "av": av.__version__,
-        "numpy": np.__version__,
-        "cuda": torch.version.cuda,
-        "cpu_threads": str(torch.get_num_threads()),
-    }
-
-
-def _rss_bytes() -> int:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):  # not Linux: the lifetime peak is the best we have
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-class _PeakRss:
-    """Samples resident memory every few milliseconds in a thread while a block runs."""
-
-    def __init__(self, interval: float = 0.005) -> None:
-        self.interval = interval
-        self.peak = _rss_bytes()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, _rss_bytes())
-
-    def __enter__(self) -> _PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes())
-
-
-def _sync(device: torch.device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@contextmanager
-def _cuda_peak(device: torch.device) -> Iterator[list[float | None]]:
-    import torch
-
-    box: list[float | None] = [None]
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    try:
-        yield box
-    finally:
-        if device.type == "cuda":
-            box[0] = torch.cuda.max_memory_allocated(device) / 2**20
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -374,11 +80,11 @@ def _forward(
         )
     if t < min_frames:  # repeat the last frame; its outputs are dropped below
         x = torch.cat([x, x[:, -1:].expand(n, min_frames - t, c, ph, pw)], dim=1)
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
-    with torch.inference_mode(), _autocast(device, precision):
+    with torch.inference_mode(), autocast_for(device, precision):
         y = model(x)
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - start
     if y.shape[-2:] != (ph * scale, pw * scale):
         raise InputError(f"model returned {tuple(y.shape)} for input {tuple(x.shape)} (scale {scale})")
@@ -474,7 +180,8 @@ def score_clip(name: str, out: np.ndarray, gt: np.ndarray, crop_border: int, sec
         sums["psnr_rgb"] += psnr(o, g, crop_border)
         sums["ssim_rgb"] += ssim(o, g, crop_border)
     n = len(out)
-    return ClipScore(name, n, *(sums[k] / n for k in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")), seconds)
+    mean = {k: v / n for k, v in sums.items()}
+    return ClipScore(name, n, mean["psnr_y"], mean["ssim_y"], mean["psnr_rgb"], mean["ssim_rgb"], seconds)
 
 
 def _now() -> str:
@@ -511,7 +218,7 @@ def run_quality(
     ``noise_level`` (a number on the 0-255 scale, or ``"auto"``: estimated per clip). ``on_output`` sees
     every row's uint8 output with the ground truth (crop comparisons).
     """
-    _dtype(precision)
+    precision_dtype(precision)
     base = baseline_for(dataset.scale, baseline)
     rows = ([base] if base is not None else []) + list(extra_baselines) + list(models)
     if not rows:
@@ -538,7 +245,7 @@ def run_quality(
                 warmed.add(m.name)
             if progress:
                 progress(f"clip {i + 1}/{len(dataset.clips)}: {source.name}: {m.name}")
-            with _PeakRss() as peak, _cuda_peak(device) as cpeak:
+            with PeakRss() as peak, cuda_peak(device) as cpeak:
                 out, sec = run_model(
                     m.module,
                     clip.lq,
@@ -611,7 +318,7 @@ def run_speed(
 ) -> SpeedResult:
     """Time each model on one ``frames`` x ``height`` x ``width`` input: ``warmup`` untimed passes, then
     ``repeats`` timed ones (forward only, synchronised on CUDA). No ground truth, no metrics."""
-    _dtype(precision)
+    precision_dtype(precision)
     if frames < 1 or height < 1 or width < 1 or repeats < 1 or warmup < 0:
         raise UsageError("speed run needs frames, size and repeats >= 1 and warmup >= 0")
     if not models:
@@ -633,7 +340,7 @@ def run_speed(
                 ) from exc
         runs: list[float] = []
         try:
-            with _PeakRss() as peak, _cuda_peak(device) as cpeak:
+            with PeakRss() as peak, cuda_peak(device) as cpeak:
                 for i in range(repeats):
                     if progress:
                         progress(f"{m.name}: run {i + 1}/{repeats}")

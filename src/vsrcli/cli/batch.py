@@ -1,46 +1,26 @@
 """``vsrcli batch``: many videos (and long ones split into segments) on local worker processes or Ray.
 
-The restore options (model, device, precision, chunk, tiles, codec...) are the single-file commands' own
-typer definitions, read from :mod:`vsrcli.cli.restore`, so both commands always take the same options.
+The restore options (model, device, precision, chunk, tiles, codec...) come from the one declaration in
+:mod:`vsrcli.cli.options`, as the single-file commands', and reach the same engine; an option the chosen
+``--task`` does not use (``--sigma`` without denoise, ``--real`` without upscale) is refused with exit 2.
 """
 
 from __future__ import annotations
 
 import inspect
 import sys
-import typing
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from vsrcli.errors import UsageError
+from vsrcli.cli.options import make_command, parameters, precision_notice, restore_options
 
 _HELP = (
     "Restore many videos (files, folders of videos, or .txt lists of paths) into OUTDIR, splitting long "
     "ones into segments run by local worker processes (--workers) or a Ray cluster (--ray); the frames "
     "are those of the single-file commands. Inputs and OUTDIR must be on a filesystem every worker sees."
 )
-# restore options that batch defines itself (or that make no sense for many inputs)
-_OWN = ("input", "output", "resume", "quiet")
-
-
-def _restore_parameters() -> list[inspect.Parameter]:
-    """The single-file commands' typer options (denoise's, which include --sigma), with resolved types."""
-    from vsrcli.cli.restore import _make_command
-
-    command = _make_command("denoise")
-    hints = typing.get_type_hints(command)
-    params = [
-        p.replace(annotation=hints[name], kind=inspect.Parameter.KEYWORD_ONLY)
-        for name, p in inspect.signature(command).parameters.items()
-        if name not in _OWN
-    ]
-    model_help = "Zoo name or checkpoint path (`vsrcli models list`). Default: the model shipped for --task."
-    return [
-        p.replace(default=typer.Option(None, "--model", "-m", help=model_help)) if p.name == "model" else p
-        for p in params
-    ]
 
 
 def _batch_parameters() -> list[inspect.Parameter]:
@@ -94,11 +74,6 @@ def _batch_parameters() -> list[inspect.Parameter]:
             bool,
             typer.Option(False, "--resume", help="Skip segments an interrupted batch already finished."),
         ),
-        (
-            "no_scene_detect",
-            bool,
-            typer.Option(False, "--no-scene-detect", help="Do not break chunks at scene cuts."),
-        ),
         ("quiet", bool, typer.Option(False, "--quiet", "-q", help="No progress, only the summary.")),
     ]
     params = [inspect.Parameter(name, kw, annotation=ann, default=default) for name, ann, default in own]
@@ -106,40 +81,30 @@ def _batch_parameters() -> list[inspect.Parameter]:
     return params
 
 
-def batch_command(**options: Any) -> None:
+def batch_command(**values: Any) -> None:
     """Restore many videos into OUTDIR (see `vsrcli batch --help`)."""
-    from vsrcli.cli.restore import _default_model, _terminate_as_interrupt, precision_notice
+    from vsrcli.cli.restore import download_reporter, terminate_as_interrupt
 
-    task = options["task"]
-    if task not in ("upscale", "denoise", "deblur", "decompress"):
-        raise UsageError(f"--task {task}: expected upscale, denoise, deblur or decompress")
-    model = options["model"] or _default_model(task)
-    if model is None:
-        raise UsageError(
-            f"`vsrcli batch --task {task}` needs --model NAME|PATH: no default model is shipped for it yet",
-            hint="see `vsrcli models list`",
-        )
-    if options["ray"]:
+    options = restore_options(values["task"], values, resume=values["resume"])
+    if values["ray"]:
         from vsrcli.batch.executors import import_ray
 
         import_ray()  # fail before any decoding when the extra is missing
     from vsrcli.batch import run_batch
 
-    slow = precision_notice(options["device"], options["precision"])
+    slow = precision_notice(options.device, options.precision)
     if slow:
         typer.echo(f"vsrcli: warning: {slow}", err=True)
 
-    sigma = options["sigma"] if task == "denoise" else None
-    with _terminate_as_interrupt(), _BatchView(options["quiet"]) as view:
+    with (
+        terminate_as_interrupt(),
+        download_reporter(values["quiet"]) as on_download,
+        _BatchView(values["quiet"]) as view,
+    ):
         report = run_batch(
-            options["inputs"], options["outdir"], model=model, weights=options["weights"], task=task,
-            device=options["device"], precision=options["precision"], chunk=options["chunk"],
-            overlap=options["overlap"], tile=options["tile"], tile_overlap=options["tile_overlap"],
-            start=options["start"], end=options["end"], codec=options["codec"], crf=options["crf"],
-            preset=options["preset"], pix_fmt=options["pix_fmt"], overwrite=options["overwrite"],
-            resume=options["resume"], sigma=sigma, scene_detect=not options["no_scene_detect"],
-            ray=options["ray"], workers=options["workers"], gpus_per_worker=options["gpus_per_worker"],
-            segment=options["segment"], progress=view.update,
+            values["inputs"], values["outdir"], options=options, ray=values["ray"], workers=values["workers"],
+            gpus_per_worker=values["gpus_per_worker"], segment=values["segment"], progress=view.update,
+            on_download=on_download,
         )  # fmt: skip
     _print_summary(report)
     if report.failed:
@@ -233,7 +198,5 @@ def _print_summary(report: Any) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add `vsrcli batch` to the application."""
-    params = _batch_parameters() + _restore_parameters()
-    batch_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    batch_command.__annotations__ = {p.name: p.annotation for p in params}
-    app.command("batch", help=_HELP)(batch_command)
+    params = _batch_parameters() + parameters("batch")
+    app.command("batch", help=_HELP)(make_command(batch_command, "batch", params, _HELP))

@@ -14,6 +14,14 @@ from typing import Annotated, Any
 
 import typer
 
+from vsrcli.device import (
+    DEVICE_HELP,
+    PRECISION_HELP,
+    precision_choice,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
 from vsrcli.errors import UsageError
 
 SIZE_HELP = "Speed-run frame size HxW (the published BasicVSR++ speeds are for 180x320 LR input)."
@@ -228,8 +236,8 @@ def benchmark(
         Path | None, typer.Option("--json", help="Write results as JSON ('-' for stdout).")
     ] = None,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write results as CSV.")] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
-    precision: Annotated[str, typer.Option(help="fp32, fp16 or bf16 (autocast).")] = "fp32",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    precision: Annotated[str, typer.Option(help=PRECISION_HELP + " As restore resolves it.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     warmup: Annotated[int, typer.Option(help="Untimed passes per model before timing.")] = 1,
     seed: Annotated[int, typer.Option(help="Seed for random degradations, weights and frames.")] = 0,
@@ -266,8 +274,7 @@ def benchmark(
         raise UsageError("--lq uses stored LQ frames; it cannot be combined with --degrade")
     if arch_args and not arch:
         raise UsageError("--arch-args needs --arch")
-    if precision not in ("fp32", "fp16", "bf16"):
-        raise UsageError(f"--precision {precision!r}: use fp32, fp16 or bf16")
+    precision_choice(precision)
     height, width = _parse_size(size)
     from vsrcli.bench.report import check_crops_folder, check_report_path
 
@@ -286,14 +293,16 @@ def benchmark(
     import torch
 
     from vsrcli.bench import report
+    from vsrcli.bench.baselines import nlm_baseline
     from vsrcli.bench.data import discover
     from vsrcli.bench.models import load_named_model, parse_arch_args, random_model
-    from vsrcli.bench.runner import nlm_baseline, resolve_device, run_quality, run_speed
+    from vsrcli.bench.runner import run_quality, run_speed
     from vsrcli.degrade import parse_degradation
 
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
+    precision = precision_name(resolve_precision(precision, dev))  # the rule restore runs by
     degradation = parse_degradation(degrade or "bi", scale=scale, seed=seed)
     noise_level = _noise_level(sigma, degradation)
     extra = []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.progress import TaskID
 from rich.table import Table
 
 from vsrcli.errors import DownloadError, UsageError
@@ -235,7 +236,7 @@ def download(
                 continue
             task_id = bar.add_task(entry.name, total=None)
 
-            def report(done: int, total: int | None, task_id: int = task_id) -> None:
+            def report(done: int, total: int | None, task_id: TaskID = task_id) -> None:
                 bar.update(task_id, completed=done, total=total)
 
             try:

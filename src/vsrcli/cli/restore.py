@@ -5,6 +5,7 @@ Torch, av and the pipeline are imported inside the commands so ``vsrcli --help``
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from pathlib import Path
@@ -12,13 +13,8 @@ from typing import Any
 
 import typer
 
-from vsrcli.errors import Interrupted, UsageError
-
-DEFAULT_CHUNK = 40  # keep in step with vsrcli.pipeline.chunking (not imported here: it pulls numpy)
-DEFAULT_OVERLAP = 10
-DEFAULT_TILE_OVERLAP = 16
-#: The zoo's ``default_for`` key of the real-world x4 model (`vsrcli upscale --real`).
-REAL_WORLD = "upscale --real"
+from vsrcli.cli.options import TASK_TAGS, make_command, parameters, precision_notice, restore_options
+from vsrcli.errors import Interrupted
 
 _HELP = {
     "upscale": "Upscale a video (x4) with a BasicVSR, IconVSR, BasicVSR++ or RealBasicVSR model.",
@@ -28,55 +24,28 @@ _HELP = {
 }
 
 
-def _common(
-    task: str,
-    input: Path,
-    output: Path | None,
-    model: str | None,
-    weights: Path | None,
-    device: str,
-    precision: str,
-    chunk: int,
-    overlap: int,
-    tile: int | None,
-    tile_overlap: int,
-    start: int | None,
-    end: int | None,
-    codec: str | None,
-    crf: int | None,
-    preset: str | None,
-    pix_fmt: str | None,
-    overwrite: bool,
-    quiet: bool,
-    resume: bool,
-    sigma: str | None = None,
-    real: bool = False,
-) -> None:
-    """Run one restore command: validate, show progress, print the result."""
-    if real and model is not None:
-        raise UsageError("--real picks the shipped real-world model; give either --real or --model")
-    if model is None:
-        model = _default_model(REAL_WORLD if real else task)
-    if model is None:
-        raise UsageError(
-            f"`vsrcli {task}` needs --model NAME|PATH: no default model is shipped for it yet",
-            hint="see `vsrcli models list`",
-        )
+def _run(task: str, values: dict[str, Any]) -> None:
+    """Run one restore command: build the options, show progress, print the result."""
+    options = restore_options(task, values, resume=values["resume"])
+    quiet = values["quiet"]
     from vsrcli.pipeline import restore_video
 
-    early = precision_notice(device, precision)
+    early = precision_notice(options.device, options.precision)
     if early:
         typer.echo(f"vsrcli: warning: {early}", err=True)
     try:
-        with _terminate_as_interrupt(), _progress_reporter(quiet) as progress:
+        with (
+            terminate_as_interrupt(),
+            download_reporter(quiet) as on_download,
+            _progress_reporter(quiet) as progress,
+        ):
             report = restore_video(
-                input, output, model=model, weights=weights, task=task, device=device, precision=precision,
-                chunk=chunk, overlap=overlap, tile=tile, tile_overlap=tile_overlap, start=start, end=end,
-                codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, overwrite=overwrite, resume=resume,
-                progress=progress, sigma=sigma,
-            )  # fmt: skip
+                values["input"], values["output"], options=options, progress=progress, on_download=on_download
+            )
     except KeyboardInterrupt:
-        raise Interrupted(interrupted_message(input, output, task, resume)) from None
+        raise Interrupted(
+            interrupted_message(values["input"], values["output"], task, options.resume)
+        ) from None
     for warning in report.warnings:
         if warning == early:
             continue  # said before the work started
@@ -92,20 +61,6 @@ def _common(
         f"{len(report.scene_cuts)} scene cut(s), {report.fps:.2f} fps on {report.device}, "
         f"{report.elapsed_s:.1f} s)"
     )
-
-
-def precision_notice(device: str, precision: str) -> str | None:
-    """The slow-precision warning, printed before the work (after it would be too late to matter)."""
-    if precision.strip().lower() not in ("bf16", "bfloat16"):
-        return None
-    from vsrcli.errors import VsrError
-    from vsrcli.pipeline.device import resolve_device
-    from vsrcli.pipeline.precision import precision_warning
-
-    try:
-        return precision_warning(precision, resolve_device(device))
-    except VsrError:
-        return None  # the run itself reports the bad device
 
 
 def interrupted_message(input: Path, output: Path | None, task: str, resume: bool) -> str:
@@ -124,7 +79,7 @@ def interrupted_message(input: Path, output: Path | None, task: str, resume: boo
     return "interrupted; no partial output was kept"
 
 
-class _terminate_as_interrupt:
+class terminate_as_interrupt:
     """SIGTERM (a job scheduler, `kill`) cleans up like Ctrl-C: temporary output removed, exit code 130."""
 
     def __enter__(self) -> None:
@@ -146,14 +101,42 @@ class _terminate_as_interrupt:
             signal.signal(signal.SIGTERM, self._old)
 
 
-def _default_model(task: str) -> str | None:
-    """The zoo's default for this command, once shipped weights exist."""
-    try:
-        from vsrcli.models.zoo import default_for
-    except ImportError:  # pragma: no cover - before the zoo exists
-        return None
-    entry = default_for(task)
-    return None if entry is None else entry.name
+class download_reporter:
+    """A byte bar while an official model downloads on first use (one line off a terminal; none if quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar: Any = None
+        self.task_id: Any = None
+
+    def __enter__(self) -> Any:
+        return None if self.quiet else self._update
+
+    def _update(self, done: int, total: int | None) -> None:
+        if self.bar is None:
+            if not sys.stderr.isatty():
+                size = f" ({total / 1e6:.1f} MB)" if total else ""
+                if done == 0:
+                    print(f"vsrcli: downloading model weights{size}", file=sys.stderr, flush=True)
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+            self.bar = Progress(
+                TextColumn("[bold]downloading weights"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.bar.__enter__()
+            self.task_id = self.bar.add_task("download", total=total)
+        self.bar.update(self.task_id, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
 
 
 def _clock(seconds: float | None) -> str:
@@ -259,94 +242,54 @@ class _progress_reporter:
 
 def register(app: typer.Typer) -> None:
     """Add upscale, denoise, deblur and decompress to the application."""
-
     for task in ("upscale", "denoise", "deblur", "decompress"):
         app.command(task, help=_HELP[task])(_make_command(task))
 
 
-#: Output name tags (keep in step with vsrcli.pipeline.streams.TASK_TAGS: not imported, it pulls numpy).
-TASK_TAGS = {
-    "upscale": "upscaled",
-    "denoise": "denoised",
-    "deblur": "deblurred",
-    "decompress": "decompressed",
-}
-
-
-def _model_help(task: str) -> str:
-    """--model's help names the model used without it (the zoo is plain data: no torch import)."""
-    default = _default_model(task)
-    text = "Zoo name or checkpoint path (see `vsrcli models list`). Default: "
-    text += default if default else "none shipped yet, so --model is required"
-    if task == "upscale":
-        real = _default_model(REAL_WORLD)
-        if real:
-            text += f"; with --real: {real}"
-    return text + "."
-
-
 def _make_command(task: str) -> Any:
-    """One typer command per task; denoise adds --sigma."""
+    """One typer command per task, from the shared restore options (denoise adds --sigma, upscale --real)."""
 
-    def command(
-        input: Path = typer.Argument(..., help="Video file or folder of frames.", show_default=False),
-        output: Path | None = typer.Option(
-            None,
-            "-o",
-            "--output",
-            help=f"Video file, or a folder (no extension) for PNG frames. Default: IN.{TASK_TAGS[task]}.EXT "
-            "beside the input (EXT: the input's .mp4, .mkv or .mov, else .mkv; a folder of frames gives "
-            f"IN.{TASK_TAGS[task]}/), never replacing an existing file.",
-        ),
-        model: str | None = typer.Option(None, "--model", "-m", help=_model_help(task)),
-        weights: Path | None = typer.Option(None, "--weights", help="Weights file for a zoo model."),
-        sigma: str = typer.Option(
-            "auto",
-            "--sigma",
-            help="Noise std on the 0-255 scale, or auto to estimate it.",
-            hidden=task != "denoise",
-        ),
-        real: bool = typer.Option(
-            False,
-            "--real",
-            help="Real-world footage (noise, compression, unknown blur): the shipped RealBasicVSR, which "
-            "cleans the input instead of sharpening its artefacts.",
-            hidden=task != "upscale",
-        ),
-        device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
-        precision: str = typer.Option("auto", "--precision", help="auto, fp32, bf16 or fp16."),
-        chunk: int = typer.Option(DEFAULT_CHUNK, "--chunk", min=1, help="Frames kept per network call."),
-        overlap: int = typer.Option(
-            DEFAULT_OVERLAP, "--overlap", min=0, help="Context frames on each side of a chunk."
-        ),
-        tile: int | None = typer.Option(
-            None, "--tile", min=0, help="Tile side in input pixels (default: from free memory; 0: no tiles)."
-        ),
-        tile_overlap: int = typer.Option(DEFAULT_TILE_OVERLAP, "--tile-overlap", min=0, help="Tile overlap."),
-        start: int | None = typer.Option(None, "--start", min=0, help="First frame (0-based)."),
-        end: int | None = typer.Option(None, "--end", min=1, help="Stop before this frame."),
-        codec: str | None = typer.Option(
-            None, "--codec", help="Video encoder (e.g. libx264, libx265, ffv1)."
-        ),
-        crf: int | None = typer.Option(None, "--crf", help="Constant rate factor of the encoder."),
-        preset: str | None = typer.Option(None, "--preset", help="Encoder preset."),
-        pix_fmt: str | None = typer.Option(
-            None, "--pix-fmt", help="Output pixel format (default: as the input)."
-        ),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
-        quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
-        resume: bool = typer.Option(
-            False,
-            "--resume",
-            help="Keep finished chunks in OUT.vsrcli-partial/ and continue an interrupted run.",
-        ),
-    ) -> None:
-        _common(
-            task, input, output, model, weights, device, precision, chunk, overlap, tile, tile_overlap, start,
-            end, codec, crf, preset, pix_fmt, overwrite, quiet, resume, sigma if task == "denoise" else None,
-            real and task == "upscale",
-        )  # fmt: skip
+    def command(**values: Any) -> None:
+        _run(task, values)
 
-    command.__doc__ = _HELP[task]
-    command.__name__ = task
-    return command
+    kw = inspect.Parameter.KEYWORD_ONLY
+    tag = TASK_TAGS[task]
+    params = [
+        inspect.Parameter(
+            "input",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Path,
+            default=typer.Argument(..., help="Video file or folder of frames.", show_default=False),
+        ),
+        inspect.Parameter(
+            "output",
+            kw,
+            annotation=Path | None,
+            default=typer.Option(
+                None,
+                "-o",
+                "--output",
+                help=f"Video file, or a folder (no extension) for PNG frames. Default: IN.{tag}.EXT beside "
+                "the input (EXT: the input's .mp4, .mkv or .mov, else .mkv; a folder of frames gives "
+                f"IN.{tag}/), never replacing an existing file.",
+            ),
+        ),
+        *parameters(task),
+        inspect.Parameter(
+            "quiet",
+            kw,
+            annotation=bool,
+            default=typer.Option(False, "--quiet", "-q", help="No progress, no summary."),
+        ),
+        inspect.Parameter(
+            "resume",
+            kw,
+            annotation=bool,
+            default=typer.Option(
+                False,
+                "--resume",
+                help="Keep finished chunks in OUT.vsrcli-partial/ and continue an interrupted run.",
+            ),
+        ),
+    ]
+    return make_command(command, task, params, _HELP[task])

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from vsrcli.device import DEVICE_HELP, PRECISION_HELP
 from vsrcli.errors import UsageError
 
 
@@ -44,8 +45,8 @@ def train_command(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Run folder (default runs/NAME).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out exactly.")] = False,
     iters: Annotated[int | None, typer.Option("--iters", help="Total iterations.")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps.")] = None,
-    precision: Annotated[str | None, typer.Option("--precision", help="fp32, bf16 or fp16 (GPU).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help=DEVICE_HELP)] = None,
+    precision: Annotated[str | None, typer.Option("--precision", help=PRECISION_HELP)] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="Seed of weights, data and degradations.")
     ] = None,
@@ -95,7 +96,7 @@ def train_command(
     if (export_only or resume) and preset is None and config is None:
         if out is None:
             raise UsageError("--resume and --export-only need --out RUN_FOLDER")
-        from vsrcli.train.loop import CHECKPOINT, load_checkpoint
+        from vsrcli.train.state import CHECKPOINT, load_checkpoint
 
         values = load_checkpoint(out / CHECKPOINT)["config"]
         cfg = cfgmod.from_dict(cfgmod.merge(values, overrides))

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
+from vsrcli.device import resolve_device
 from vsrcli.errors import (
     CheckpointError,
-    DeviceError,
     IncompatibleWeightsError,
     ModelNotFoundError,
     UsageError,
@@ -138,26 +138,6 @@ def describe_model(name_or_path: str | Path, *, weights: str | Path | None = Non
     return _path_info(path, read_checkpoint(path))
 
 
-def _device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise DeviceError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(
-            f"device {device!r} requested but CUDA is not available here", hint="use --device cpu"
-        )
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise DeviceError(
-            f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
-        )
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError(
-            f"device {device!r} requested but MPS is not available here", hint="use --device cpu"
-        )
-    return dev
-
-
 def _entry_weights(entry: zoo.ModelEntry, *, download: bool, progress: hub.ProgressCallback | None) -> Path:
     path = hub.weights_path(entry)
     if path.is_file():
@@ -169,7 +149,7 @@ def _entry_weights(entry: zoo.ModelEntry, *, download: bool, progress: hub.Progr
         )
     if not download:
         raise WeightsNotFoundError(
-            f"the weights of {entry.name} are not on this machine",
+            f"the weights of {entry.name} are not on this machine and downloads are off (offline)",
             hint=f"run `vsrcli models download {entry.name}` or pass --weights FILE",
         )
     return hub.download(entry, progress=progress)
@@ -180,18 +160,21 @@ def load_model(
     *,
     weights: str | Path | None = None,
     device: str | torch.device = "cpu",
-    download: bool = True,
+    download: bool | None = None,
     progress: hub.ProgressCallback | None = None,
 ) -> torch.nn.Module:
     """The network, with its weights loaded strictly, in eval mode on ``device``.
 
     ``name_or_path`` is a zoo name (weights from ``weights`` if given, else the shipped file or the cache,
-    else downloaded unless ``download=False``) or a checkpoint file whose architecture is detected from its
-    keys. The returned module carries a :class:`ModelInfo` as ``model.model_info``.
+    else downloaded, verified and renamed into the cache; ``download=False``, or None with ``VSRCLI_OFFLINE``
+    set, makes that a WeightsNotFoundError instead) or a checkpoint file whose architecture is detected from
+    its keys. The returned module carries a :class:`ModelInfo` as ``model.model_info``.
     """
     from vsrcli.models.arch import build_network
 
-    dev = _device(device)
+    dev = resolve_device(device)
+    if download is None:
+        download = not hub.offline_from_env()
     entry = _zoo_entry(name_or_path)
     if entry is not None:
         path = (
@@ -232,5 +215,6 @@ def load_model(
         ) from None
     net.eval()
     net.to(dev)
-    net.model_info = info  # plain attribute, not a submodule: the pipeline reads task and scale from it
+    # a plain attribute, not a submodule: the pipeline reads task and scale from it
+    net.__dict__["model_info"] = info
     return net

@@ -7,6 +7,7 @@ import torch.nn as nn
 from vsrcli.errors import ModelError
 from vsrcli.models.basicvsr import BasicVSRNet
 from vsrcli.models.basicvsr_pp import BasicVSRPlusPlusNet
+from vsrcli.models.basicvsr_pp_lite import BasicVSRPlusPlusLiteNet
 from vsrcli.models.iconvsr import IconVSRNet
 from vsrcli.models.real_basicvsr import RealBasicVSRNet
 
@@ -14,6 +15,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "basicvsr": BasicVSRNet,
     "iconvsr": IconVSRNet,
     "basicvsrpp": BasicVSRPlusPlusNet,
+    "basicvsrpp_lite": BasicVSRPlusPlusLiteNet,
     "realbasicvsr": RealBasicVSRNet,
 }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -53,7 +55,7 @@ def head_halo(net: nn.Module) -> int:
     return HEAD_HALO + (convs + 3) // 4
 
 
-def _head(net: nn.Module, feat: torch.Tensor, inplace: bool, guide: torch.Tensor | None) -> torch.Tensor:
+def _head(net: Any, feat: torch.Tensor, inplace: bool, guide: torch.Tensor | None) -> torch.Tensor:
     feat = F.leaky_relu(net.upsample1(feat), 0.1, inplace=inplace)
     feat = F.leaky_relu(net.upsample2(feat), 0.1, inplace=inplace)
     if guide is not None:

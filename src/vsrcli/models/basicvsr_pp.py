@@ -7,6 +7,8 @@ input size) used for deblurring, denoising and compressed-video enhancement.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -34,22 +36,27 @@ class SecondOrderDeformableAlignment(DeformConvBase):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, deform_groups: int = 16, max_residue_magnitude: float = 10
+        self,
+        in_channels: int,
+        out_channels: int,
+        deform_groups: int = 16,
+        max_residue_magnitude: float = 10,
+        offset_hidden: int = 2,
     ) -> None:
         super().__init__(in_channels, out_channels, 3, 1, deform_groups)
         self.max_residue_magnitude = max_residue_magnitude
         mid = out_channels
-        self.conv_offset = nn.Sequential(
-            nn.Conv2d(3 * mid + 4, mid, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
-            nn.Conv2d(mid, mid, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
-            nn.Conv2d(mid, mid, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
-            nn.Conv2d(mid, 27 * deform_groups, 3, 1, 1),
-        )
-        nn.init.zeros_(self.conv_offset[-1].weight)
-        nn.init.zeros_(self.conv_offset[-1].bias)
+        # The official stack has 2 hidden mid->mid convs (keys conv_offset.0/2/4/6); a light network may
+        # use fewer, the offsets being residues on a flow that already does most of the aligning.
+        layers: list[nn.Module] = [nn.Conv2d(3 * mid + 4, mid, 3, 1, 1), nn.LeakyReLU(negative_slope=0.1)]
+        for _ in range(offset_hidden):
+            layers += [nn.Conv2d(mid, mid, 3, 1, 1), nn.LeakyReLU(negative_slope=0.1)]
+        layers.append(nn.Conv2d(mid, 27 * deform_groups, 3, 1, 1))
+        self.conv_offset = nn.Sequential(*layers)
+        last = self.conv_offset[-1]
+        assert isinstance(last, nn.Conv2d)
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(
         self, x: torch.Tensor, extra_feat: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
@@ -59,6 +66,50 @@ class SecondOrderDeformableAlignment(DeformConvBase):
         )
         offset, mask = self.offsets_and_mask(out, self.max_residue_magnitude, (flow_1, flow_2))
         return self.deform(x, offset, mask)
+
+
+def propagate(
+    net: nn.Module,
+    feats: dict[str, list[torch.Tensor]],
+    flows: torch.Tensor,
+    name: str,
+    device: torch.device,
+    cache: bool = False,
+) -> list[torch.Tensor]:
+    """One branch of second-order grid propagation (section 4.3 of the reference); returns its features in
+    chronological order. ``net`` holds ``deform_align[name]``, ``backbone[name]`` and ``mid_channels``: the
+    official network and vsrcli's light one share this loop, which is the seed's contribution."""
+    deform_align = cast(nn.ModuleDict, net.deform_align)[name]
+    backbone = cast(nn.ModuleDict, net.backbone)[name]
+    n, t_flows, _, h, w = flows.shape
+    t = t_flows + 1
+    backward = name.startswith("backward")
+    frames = list(range(t - 1, -1, -1)) if backward else list(range(t))
+    earlier = [k for k in BRANCHES if k in feats and k != name]
+    out: list[torch.Tensor] = []
+    feat_prop = flows.new_zeros(n, int(net.mid_channels), h, w, device=device)
+    for i, idx in enumerate(frames):
+        feat_current = feats["spatial"][idx].to(device)
+        if i > 0:
+            flow_n1 = flows[:, idx if backward else idx - 1].to(device)
+            cond_n1 = warp(feat_prop, flow_n1)
+            if i > 1:
+                feat_n2 = out[-2].to(device)
+                flow_prev = flows[:, idx + 1 if backward else idx - 2].to(device)
+                flow_n2 = flow_n1 + warp(flow_prev, flow_n1)
+                cond_n2 = warp(feat_n2, flow_n2)
+            else:
+                feat_n2 = torch.zeros_like(feat_prop)
+                flow_n2 = torch.zeros_like(flow_n1)
+                cond_n2 = torch.zeros_like(cond_n1)
+            cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
+            feat_prop = deform_align(torch.cat([feat_prop, feat_n2], dim=1), cond, flow_n1, flow_n2)
+        feat = torch.cat([feat_current] + [feats[k][idx].to(device) for k in earlier] + [feat_prop], dim=1)
+        feat_prop = feat_prop + backbone(feat)
+        out.append(feat_prop.cpu() if cache else feat_prop)
+        if cache:
+            torch.cuda.empty_cache()
+    return out[::-1] if backward else out
 
 
 class BasicVSRPlusPlusNet(nn.Module):
@@ -149,49 +200,6 @@ class BasicVSRPlusPlusNet(nn.Module):
     def _cpu_cache_active(self, lqs: torch.Tensor) -> bool:
         """The official rule: park features on the CPU for CUDA inputs longer than ``cpu_cache_length``."""
         return lqs.is_cuda and lqs.shape[1] > self.cpu_cache_length
-
-    def _propagate(
-        self,
-        feats: dict[str, list[torch.Tensor]],
-        flows: torch.Tensor,
-        name: str,
-        device: torch.device,
-        cache: bool,
-    ) -> list[torch.Tensor]:
-        """One propagation branch; returns its features in chronological order (§4.3 of the reference)."""
-        n, t_flows, _, h, w = flows.shape
-        t = t_flows + 1
-        backward = name.startswith("backward")
-        frames = list(range(t - 1, -1, -1)) if backward else list(range(t))
-        earlier = [k for k in BRANCHES if k in feats and k != name]
-        out: list[torch.Tensor] = []
-        feat_prop = flows.new_zeros(n, self.mid_channels, h, w, device=device)
-        for i, idx in enumerate(frames):
-            feat_current = feats["spatial"][idx].to(device)
-            if i > 0:
-                flow_n1 = flows[:, idx if backward else idx - 1].to(device)
-                cond_n1 = warp(feat_prop, flow_n1)
-                if i > 1:
-                    feat_n2 = out[-2].to(device)
-                    flow_prev = flows[:, idx + 1 if backward else idx - 2].to(device)
-                    flow_n2 = flow_n1 + warp(flow_prev, flow_n1)
-                    cond_n2 = warp(feat_n2, flow_n2)
-                else:
-                    feat_n2 = torch.zeros_like(feat_prop)
-                    flow_n2 = torch.zeros_like(flow_n1)
-                    cond_n2 = torch.zeros_like(cond_n1)
-                cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
-                feat_prop = self.deform_align[name](
-                    torch.cat([feat_prop, feat_n2], dim=1), cond, flow_n1, flow_n2
-                )
-            feat = torch.cat(
-                [feat_current] + [feats[k][idx].to(device) for k in earlier] + [feat_prop], dim=1
-            )
-            feat_prop = feat_prop + self.backbone[name](feat)
-            out.append(feat_prop.cpu() if cache else feat_prop)
-            if cache:
-                torch.cuda.empty_cache()
-        return out[::-1] if backward else out
 
     def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """A restoration network's weights for this one when only the conditioning inputs differ: a
@@ -289,7 +297,7 @@ class BasicVSRPlusPlusNet(nn.Module):
 
         for name in BRANCHES:
             flows = flows_backward if name.startswith("backward") else flows_forward
-            feats[name] = self._propagate(feats, flows, name, device, cache)
+            feats[name] = propagate(self, feats, flows, name, device, cache)
 
         outputs = []
         for i in range(t):

@@ -83,7 +83,8 @@ def _safe_numpy_globals() -> list[Any]:
         import numpy as np
     except ImportError:  # pragma: no cover - numpy is a dependency of torch here
         return []
-    scalar = np._core.multiarray.scalar if hasattr(np, "_core") else np.core.multiarray.scalar
+    scalar = getattr(np, "_core", None) or np.core  # numpy 2 renamed core to _core
+    scalar = scalar.multiarray.scalar
     allowed: list[Any] = [scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:

@@ -28,6 +28,7 @@ ARCH_LABELS = {
     "basicvsr": "BasicVSR",
     "iconvsr": "IconVSR",
     "basicvsrpp": "BasicVSR++",
+    "basicvsrpp_lite": "BasicVSR++ lite",
     "realbasicvsr": "RealBasicVSR",
 }
 
@@ -131,6 +132,33 @@ def _detect_basicvsrpp(state: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
+def _detect_basicvsrpp_lite(state: Mapping[str, Any]) -> dict[str, Any]:
+    what = "BasicVSR++ lite"
+    mid = _need(state, "backbone.backward_1.main.0.weight", what)[0]
+    offset_keys = sorted(
+        int(m.group(1))
+        for k in state
+        if (m := re.match(r"deform_align\.backward_1\.conv_offset\.(\d+)\.weight$", k))
+    )
+    if not offset_keys:
+        raise CheckpointError(f"{what}: no deformable alignment offset convs")
+    offsets = _shape(state[f"deform_align.backward_1.conv_offset.{offset_keys[-1]}.weight"])[0]
+    if offsets % 27:
+        raise CheckpointError(f"{what}: {offsets} offset channels is not a multiple of 27")
+    stored = state.get("flow_downscale")  # a tensor in real weights; key tables hold shapes only
+    flow_downscale = int(stored.item()) if stored is not None and hasattr(stored, "item") else 2
+    return {
+        "mid_channels": mid,
+        "num_blocks": _count_blocks(state, "backbone.backward_1.main.2", what),
+        "extract_blocks": _count_blocks(state, "feat_extract.main.2", what),
+        "reconstruction_blocks": _count_blocks(state, "reconstruction.main.2", what),
+        "deform_groups": offsets // 27,
+        "offset_hidden": len(offset_keys) - 2,
+        "flow_downscale": flow_downscale,
+        "max_residue_magnitude": 10,
+    }
+
+
 def _detect_realbasicvsr(state: Mapping[str, Any]) -> dict[str, Any]:
     what = "RealBasicVSR"
     mid = _need(state, "image_cleaning.0.main.0.weight", what)[0]
@@ -177,6 +205,8 @@ def detect_architecture(state_dict: Mapping[str, Any]) -> tuple[str, dict[str, A
         return "realbasicvsr", _detect_realbasicvsr(state_dict)
     if any(k.startswith("edvr.") for k in keys) and "backward_resblocks.main.0.weight" in keys:
         return "iconvsr", _detect_iconvsr(state_dict)
+    if "to_rgb.weight" in keys and any(k.startswith("backbone.backward_1.") for k in keys):
+        return "basicvsrpp_lite", _detect_basicvsrpp_lite(state_dict)
     if any(k.startswith("backbone.backward_1.") for k in keys):
         return "basicvsrpp", _detect_basicvsrpp(state_dict)
     if "fusion.weight" in keys and "backward_resblocks.main.0.weight" in keys:
@@ -200,6 +230,8 @@ def arch_label(arch: str, arch_args: Mapping[str, Any]) -> str:
     text = f"{name} c{mid}n{arch_args.get('num_blocks')}"
     if arch == "iconvsr":
         return text + f" ({2 * int(arch_args.get('padding', 2)) + 1}-frame EDVR)"
+    if arch == "basicvsrpp_lite":
+        return text + f" x4 (flow at 1/{arch_args.get('flow_downscale', 2)})"
     if arch == "basicvsrpp":
         text += " x4" if arch_args.get("is_low_res_input", True) else " restoration"
         if arch_args.get("extra_in_channels"):

@@ -43,7 +43,7 @@ class PCDAlignment(nn.Module):
 
     def forward(self, nbr: list[torch.Tensor], ref: list[torch.Tensor]) -> torch.Tensor:
         """``nbr`` and ``ref`` are [L1, L2, L3] features; returns the aligned L1 feature."""
-        up_offset = up_feat = None
+        up_offset = up_feat = nbr[0]  # placeholders: level 3 (the first) uses neither
         feat = nbr[0]
         for i in (3, 2, 1):
             level = f"l{i}"

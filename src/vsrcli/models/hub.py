@@ -22,8 +22,15 @@ from vsrcli.models.zoo import ModelEntry, resolve_local_path
 #: ``progress(done_bytes, total_bytes_or_None)``, called after every chunk.
 ProgressCallback = Callable[[int, "int | None"], None]
 
+#: Set to 1 (or true/yes/on) to never download weights, as ``--offline`` does.
+OFFLINE_ENV = "VSRCLI_OFFLINE"
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
+
+
+def offline_from_env() -> bool:
+    """True when ``VSRCLI_OFFLINE`` asks for no downloads."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def home_dir() -> Path:

@@ -34,6 +34,9 @@ class SPyNet(nn.Module):
     even inside autocast: a flow error of a fraction of a pixel at the coarsest level is amplified 32x.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         self.basic_module = nn.ModuleList([SPyNetBasicModule() for _ in range(6)])
@@ -66,7 +69,7 @@ class SPyNet(nn.Module):
         h_up = h if h % 32 == 0 else 32 * (h // 32 + 1)
         w_up = w if w % 32 == 0 else 32 * (w // 32 + 1)
         # float32 unless the whole module was cast (e.g. .half()): then its own weight dtype.
-        work = self.basic_module[0].basic_module[0].conv.weight.dtype
+        work = next(self.basic_module.parameters()).dtype
         with autocast_off(ref):
             ref_w = F.interpolate(ref.to(work), size=(h_up, w_up), mode="bilinear", align_corners=False)
             supp_w = F.interpolate(supp.to(work), size=(h_up, w_up), mode="bilinear", align_corners=False)

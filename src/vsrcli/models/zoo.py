@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import importlib.resources
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -24,11 +25,13 @@ from vsrcli.errors import ModelNotFoundError, UsageError
 
 Task = Literal["sr-x4", "sr-x4-real", "deblur", "denoise", "decompress"]
 TASKS: tuple[str, ...] = get_args(Task)
-ARCHS: tuple[str, ...] = ("basicvsr", "iconvsr", "basicvsrpp", "realbasicvsr")
+ARCHS: tuple[str, ...] = ("basicvsr", "iconvsr", "basicvsrpp", "basicvsrpp_lite", "realbasicvsr")
 
-#: Where shipped models live in a source checkout: ``<repo>/weights`` (``src/vsrcli/models`` is three down).
+#: The package of the shipped models and their cards: the repository's ``weights/`` folder, which setuptools
+#: installs as ``vsrcli/weights`` (package-dir mapping) in a wheel, from an sdist and in an editable install.
+WEIGHTS_PACKAGE = "vsrcli.weights"
+#: A source checkout run without installing (``PYTHONPATH=src``): ``src/vsrcli/models`` is three down.
 REPO_ROOT = Path(__file__).resolve().parents[3]
-PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,21 @@ class ModelEntry:
         return cls(**copy.deepcopy(dict(data)))
 
 
+def shipped_dir() -> Path | None:
+    """The folder of the shipped weights: the installed ``vsrcli.weights`` package, else the checkout's."""
+    try:
+        root = Path(str(importlib.resources.files(WEIGHTS_PACKAGE)))
+    except ModuleNotFoundError:  # a checkout on PYTHONPATH: src/vsrcli has no weights subpackage
+        root = REPO_ROOT / "weights"
+    return root if root.is_dir() else None
+
+
 def resolve_local_path(entry: ModelEntry) -> Path | None:
     """The shipped weights file of ``entry`` if it exists (None for official entries or a missing file).
 
-    Relative paths are looked up under ``$VSRCLI_WEIGHTS_DIR`` (if set), then the installed package, then the
-    source checkout's root, so the same entry works from a clone and from an installed wheel.
+    Relative paths are looked up under ``$VSRCLI_WEIGHTS_DIR`` (if set), then ``weights/...`` in the package
+    data (:func:`shipped_dir`), then the source checkout's root, so the same entry works from a clone and from
+    an installed wheel.
     """
     if entry.local_path is None:
         return None
@@ -121,7 +134,10 @@ def resolve_local_path(entry: ModelEntry) -> Path | None:
         extra = os.environ.get("VSRCLI_WEIGHTS_DIR")
         if extra:
             candidates += [Path(extra) / path, Path(extra) / path.name]
-        candidates += [PACKAGE_ROOT / path, REPO_ROOT / path]
+        shipped = shipped_dir() if path.parts[0] == "weights" else None
+        if shipped is not None:
+            candidates.append(shipped.joinpath(*path.parts[1:]))
+        candidates.append(REPO_ROOT / path)
     for candidate in candidates:
         if candidate.is_file():
             return candidate

@@ -11,23 +11,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from vsrcli.errors import InputError, OutputError, UsageError
-from vsrcli.pipeline.chunking import (
-    DEFAULT_CHUNK,
-    DEFAULT_OVERLAP,
-    SceneCutDetector,
-    Window,
-    fade_weights,
-    next_window,
-)
-from vsrcli.pipeline.device import resolve_device, resolve_precision
-from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned, parse_sigma
-from vsrcli.pipeline.precision import precision_warning
-from vsrcli.pipeline.resume import Partial, input_identity, model_fingerprint
+from vsrcli.device import precision_warning
+from vsrcli.errors import InputError, OutputError
+from vsrcli.pipeline.chunking import SceneCutDetector, Window, next_window
+from vsrcli.pipeline.engine import DownloadCallback, Engine, WindowRestorer
+from vsrcli.pipeline.options import RestoreOptions
+from vsrcli.pipeline.resume import Partial, input_identity
 from vsrcli.pipeline.streams import (
     BackgroundSink,
     FolderSink,
@@ -39,13 +32,8 @@ from vsrcli.pipeline.streams import (
     is_folder_output,
     open_source,
 )
-from vsrcli.pipeline.tiling import DEFAULT_TILE_OVERLAP, SizeRules, auto_tile, restore_window, user_tile
 
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
-    from torch import nn
-
-TASKS = ("upscale", "denoise", "deblur", "decompress")
+__all__ = ["Progress", "ProgressCallback", "RestoreOptions", "RestoreReport", "restore_video"]
 
 
 @dataclass(frozen=True)
@@ -95,150 +83,44 @@ class RestoreReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def _load(
-    model: Any, weights: str | Path | None, device: torch.device, download: bool
-) -> tuple[nn.Module, str]:
-    """An nn.Module as given, or a zoo name / checkpoint path through ``load_model``."""
-    if isinstance(model, (str, Path)):
-        from vsrcli.models.api import load_model
-
-        return load_model(str(model), weights=weights, device=str(device), download=download), str(model)
-    if model is None:
-        raise UsageError("no model given", hint="pass --model NAME|PATH")
-    return model, type(model).__name__
-
-
-def _to_tensor(frames: list[np.ndarray], noise_sigma: float | None) -> torch.Tensor:
-    """(T, H, W, 3) uint8/uint16 -> (1, T, C, H, W) float32 in [0, 1], plus the noise-level map of
-    ``noise_sigma`` (0-255 scale) if given."""
-    import torch
-
-    from vsrcli.degrade import noise_level_map
-
-    array = np.stack(frames)
-    scale = 65535.0 if array.dtype == np.uint16 else 255.0
-    x = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(scale).unsqueeze(0)
-    return x if noise_sigma is None else noise_level_map(x, noise_sigma)
-
-
-def _to_frames(y: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    """(K, 3, H, W) float -> (K, H, W, 3) integers, clamped and rounded (as the official tensor2img)."""
-    peak = 65535.0 if dtype == np.uint16 else 255.0
-    out = y.clamp_(0, 1).mul_(peak).round_().permute(0, 2, 3, 1).numpy()
-    return np.ascontiguousarray(out.astype(dtype))
-
-
-def _crossfade(prev_tail: np.ndarray, core: np.ndarray) -> np.ndarray:
-    """Blend the previous window's outputs into the first frames of this core (new weight rising)."""
-    f = len(prev_tail)
-    if f == 0:
-        return core
-    w = fade_weights(f)[:, None, None, None]
-    peak = np.iinfo(core.dtype).max
-    mixed = w * core[:f].astype(np.float32) + (1.0 - w) * prev_tail.astype(np.float32)
-    core = core.copy()
-    core[:f] = np.clip(np.rint(mixed), 0, peak).astype(core.dtype)
-    return core
-
-
-def _resolve_sigma(
-    sigma: float | str | None, conditioned: bool, source: FrameSource, report_warnings: list[str]
-) -> tuple[float | None, bool]:
-    """The noise level to feed (0-255 scale) and whether it was estimated."""
-    if not conditioned:
-        if sigma not in (None, "auto"):
-            parse_sigma(sigma)  # a malformed value is a usage error even where it would be ignored
-            report_warnings.append("this model is blind (estimates the noise itself); --sigma was ignored")
-        return None, False
-    value = "auto" if sigma is None else parse_sigma(sigma)
-    if value == "auto":
-        return estimate_sigma(source.head(NOISE_FRAMES)), True
-    return float(value), False
-
-
 def restore_video(
     input: str | Path,
     output: str | Path | None = None,
     *,
-    model: Any,
-    weights: str | Path | None = None,
-    task: str = "upscale",
-    device: str = "auto",
-    precision: str = "auto",
-    chunk: int = DEFAULT_CHUNK,
-    overlap: int = DEFAULT_OVERLAP,
-    fade: int = 0,
-    tile: int | None = None,
-    tile_overlap: int = DEFAULT_TILE_OVERLAP,
-    start: int | None = None,
-    end: int | None = None,
-    codec: str | None = None,
-    crf: int | None = None,
-    preset: str | None = None,
-    pix_fmt: str | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
+    options: RestoreOptions,
     progress: ProgressCallback | None = None,
-    sigma: float | str | None = None,
-    scene_detect: bool = True,
-    download: bool = False,
+    on_download: DownloadCallback | None = None,
 ) -> RestoreReport:
-    """Restore ``input`` (video file or folder of frames) into ``output`` (video file, or PNG folder).
-
-    ``model`` is an nn.Module following the network contract, or a zoo name / checkpoint path. ``tile`` is the
-    tile side in input pixels: None picks one from free memory, 0 never tiles. ``start``/``end`` select frames
-    [start, end). ``fade`` cross-fades that many frames at each chunk seam (0: overlaps are only context).
-    With ``resume`` finished chunks are kept in ``OUTPUT.vsrcli-partial/`` so an interrupted run can continue.
-    Zoo weights are not downloaded unless ``download`` (a missing file is a WeightsNotFoundError saying how to
-    get it).
+    """Restore ``input`` (video file or folder of frames) into ``output`` (video file, or PNG folder; default:
+    beside the input) as ``options`` say. With ``options.resume`` finished chunks are kept in
+    ``OUTPUT.vsrcli-partial/`` so an interrupted run can continue. ``on_download`` reports the bytes of an
+    official model's first download.
     """
     t0 = time.monotonic()
-    if task not in TASKS:
-        raise UsageError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if chunk < 1 or overlap < 0 or fade < 0 or fade > overlap:
-        raise UsageError(f"--chunk {chunk} --overlap {overlap}: need chunk >= 1 and 0 <= fade <= overlap")
-    if tile is not None and tile < 0 or tile_overlap < 0:
-        raise UsageError("--tile and --tile-overlap must not be negative")
-
     src_path = Path(input)
-    source = open_source(src_path, start, end)
-    out_path = Path(output) if output is not None else default_output(src_path, task)
+    source = open_source(src_path, options.start, options.end)
+    out_path = Path(output) if output is not None else default_output(src_path, options.task)
     folder_out = source.kind == "folder" if output is None else is_folder_output(out_path)
-    check_output(out_path, src_path, overwrite, folder=folder_out)
+    check_output(out_path, src_path, options.overwrite, folder=folder_out)
 
-    dev = resolve_device(device)
-    dtype = resolve_precision(precision, dev)
-    slow_precision = precision_warning(precision, dev)
-    if dev.type == "cuda":
-        import torch
-
-        torch.backends.cudnn.benchmark = True  # every window has the same shape: autotuning pays off
-    net, model_name = _load(model, weights, dev, download)
-    net = net.eval()
-    first_param = next(net.parameters(), None)
-    if first_param is not None and first_param.device != dev:
-        net = net.to(dev)
-    rules = SizeRules.of(net)
-    if task == "upscale" and rules.scale == 1:
-        raise UsageError(f"model {model_name} restores at the same size; use denoise, deblur or decompress")
-    if task != "upscale" and rules.scale != 1:
-        raise UsageError(f"model {model_name} upscales x{rules.scale}; use `vsrcli upscale`")
-
+    engine = Engine.load(options, on_download=on_download)
+    rules = engine.rules
     report = RestoreReport(
         input=src_path,
         output=out_path,
-        task=task,
-        model=model_name,
+        task=options.task,
+        model=engine.name,
         frames=0,
         input_size=(source.width, source.height),
         output_size=(source.width * rules.scale, source.height * rules.scale),
-        device=str(dev),
-        precision=str(dtype).replace("torch.", ""),
+        device=str(engine.device),
+        precision=engine.precision_name,
     )
+    slow_precision = precision_warning(options.precision, engine.device)
     if slow_precision:
         report.warnings.append(slow_precision)
-    # the output (container, encoder and its options) is opened before anything is decoded, so a bad
-    # option or path fails in a second, not after the whole clip
+    # the output (container, encoder and its options) is opened before anything is decoded (noise estimate,
+    # automatic tile), so a bad option or path fails in a second, not after the whole clip
     if folder_out:
         names = [p.name for p in source.files[source.start : source.end]] if source.kind == "folder" else None
         sink: Any = FolderSink(out_path, names)
@@ -250,42 +132,20 @@ def restore_video(
             source,
             report.output_size[0],
             report.output_size[1],
-            codec=codec,
-            crf=crf,
-            preset=preset,
-            pix_fmt=pix_fmt,
+            codec=options.codec,
+            crf=options.crf,
+            preset=options.preset,
+            pix_fmt=options.pix_fmt,
         )
     sink = BackgroundSink(sink, depth=1)  # encoding overlaps the next chunk's network pass
     try:
-        level, estimated = _resolve_sigma(sigma, is_noise_conditioned(net), source, report.warnings)
+        level, estimated = engine.resolve_sigma(source, report.warnings)
         report.sigma, report.sigma_estimated = level, estimated
-
-        window_frames = chunk + 2 * overlap
-        if tile is None:
-            tile_now = auto_tile(net, rules, window_frames, source.height, source.width, dev, dtype)
-        else:
-            tile_now, tile_note = user_tile(tile, tile_overlap, rules)
-            if tile_note:
-                report.warnings.append(tile_note)
-        report.tile = tile_now
+        report.tile = engine.tile_for(source.height, source.width, report.warnings)
 
         partial: Partial | None = None
-        if resume:
-            settings = {
-                "model": model_fingerprint(net),
-                "task": task,
-                "chunk": chunk,
-                "overlap": overlap,
-                "fade": fade,
-                "tile": tile,
-                "tile_overlap": tile_overlap,
-                "start": source.start,
-                "end": source.end,
-                "precision": report.precision,
-                "device": dev.type,
-                "sigma": level,
-                "scene_detect": scene_detect,
-            }
+        if options.resume:
+            settings = engine.identity(level, source.start, source.end)
             partial = Partial(out_path, input_identity(src_path), settings)
             partial.open()
             if partial.discarded:
@@ -301,21 +161,11 @@ def restore_video(
         _run(
             source,
             sink,
-            net,
-            rules,
-            dev,
-            dtype,
-            chunk,
-            overlap,
-            fade,
-            tile_now,
-            tile_overlap,
-            level,
-            scene_detect,
+            engine.restorer(report.tile, level, retry),
+            options.scene_detect,
             partial,
             progress,
             report,
-            retry,
             t0,
         )
         if sink.count != report.frames:
@@ -404,21 +254,11 @@ class WindowMeter:
 def _run(
     source: FrameSource,
     sink: Any,
-    net: nn.Module,
-    rules: SizeRules,
-    dev: torch.device,
-    dtype: torch.dtype,
-    chunk: int,
-    overlap: int,
-    fade: int,
-    tile: int | None,
-    tile_overlap: int,
-    noise_sigma: float | None,
+    restorer: WindowRestorer,
     scene_detect: bool,
     partial: Partial | None,
     progress: ProgressCallback | None,
     report: RestoreReport,
-    on_retry: Callable[[int], None],
     t0: float,
 ) -> None:
     """The streaming loop: decode until the next window is decidable, restore it, write its core."""
@@ -430,14 +270,15 @@ def _run(
     cuts: list[int] = []
     next_out = 0
     index = 0
-    tail = np.zeros((0,), dtype=np.uint8)
+    options = restorer.engine.options
+    chunk, overlap, fade = options.chunk, options.overlap, options.fade
     shape: tuple[int, ...] | None = None
     computed_frames = 0
     compute_time = 0.0
     if progress is not None:
         progress(Progress(0, source.total, 0.0, time.monotonic() - t0, 0))
     it = Prefetch(source.frames(), chunk + 2 * overlap)
-    meter = WindowMeter(net, progress, source.total, t0)
+    meter = WindowMeter(restorer.engine.net, progress, source.total, t0)
     try:
         eof = False
         while True:
@@ -472,49 +313,31 @@ def _run(
 
             saved = partial.load(win.index, win.core_start, win.core_stop) if partial is not None else None
             if saved is not None:
-                core, new_tail = saved
+                core, restorer.tail = saved
                 report.resumed_chunks += 1
             else:
                 began = time.monotonic()
                 n_core = win.core_stop - win.core_start
                 stage = f"frames {source.start + win.core_start}-{source.start + win.core_stop - 1}"
-
                 meter.start(
-                    report.frames, n_core, max(win.stop - win.start, rules.min_frames), stage, index,
-                    computed_frames / compute_time if compute_time else 0.0,
+                    report.frames, n_core, max(win.stop - win.start, restorer.engine.rules.min_frames),
+                    stage, index, computed_frames / compute_time if compute_time else 0.0,
                 )  # fmt: skip
-                x = _to_tensor(frames[win.start - base : win.stop - base], noise_sigma)
-                y, tile = restore_window(
-                    net,
-                    x,
-                    rules=rules,
-                    device=dev,
-                    dtype=dtype,
-                    tile=tile,
-                    tile_overlap=tile_overlap,
-                    keep=win.keep,
-                    on_retry=on_retry,
-                    on_tile=meter.tile,
-                )
-                del x
-                out = _to_frames(y, frames[0].dtype)
-                del y
-                core, new_tail = _crossfade(tail, out[:n_core]), out[n_core:]
+                core, tail = restorer.restore(frames[win.start - base : win.stop - base], win, meter.tile)
                 if partial is not None:
-                    partial.save(win.index, win.core_start, win.core_stop, core, new_tail)
-                computed_frames += n_core
+                    partial.save(win.index, win.core_start, win.core_stop, core, tail)
+                computed_frames += len(core)
                 compute_time += time.monotonic() - began
             sink.write(core, pts[win.core_start - base : win.core_stop - base])
             report.frames += len(core)
             report.chunks += 1
-            tail = new_tail
             next_out = win.core_stop
             index += 1
             drop = max(0, next_out - overlap - base)
             if drop:
                 del frames[:drop], pts[:drop]
                 base += drop
-            report.tile = tile
+            report.tile = restorer.tile
             if progress is not None:
                 elapsed = time.monotonic() - t0
                 progress(

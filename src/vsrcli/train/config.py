@@ -21,9 +21,9 @@ if sys.version_info >= (3, 11):  # pragma: no cover - the branch depends on the 
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("basicvsrpp", "basicvsr", "iconvsr", "realbasicvsr")
+ARCHS = ("basicvsrpp", "basicvsrpp_lite", "basicvsr", "iconvsr", "realbasicvsr")
 DEGRADATIONS = ("bi", "bd", "noise", "blur", "compress", "realworld")
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # vsrcli.device's rule, as restore and benchmark
 
 
 @dataclass

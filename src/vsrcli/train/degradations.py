@@ -122,7 +122,8 @@ def _noise(gt: torch.Tensor, cfg: DegradationConfig, rng: np.random.Generator) -
 def _blur_clip(clip: torch.Tensor, cfg: DegradationConfig, rng: np.random.Generator) -> torch.Tensor:
     kind = cfg.blur_kinds[int(rng.integers(len(cfg.blur_kinds)))]
     if kind == "gaussian":
-        return ops.gaussian_blur(clip, float(rng.uniform(*cfg.blur_sigma)))
+        low, high = cfg.blur_sigma
+        return ops.gaussian_blur(clip, float(rng.uniform(low, high)))
     if kind == "motion":
         size = int(rng.integers(cfg.motion_len[0], cfg.motion_len[1] + 1)) | 1  # odd
         return ops.motion_blur(clip, size, torch.Generator().manual_seed(int(rng.integers(2**62))))

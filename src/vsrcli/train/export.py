@@ -40,7 +40,7 @@ def sha256_file(path: Path) -> str:
 def export_run(run_dir: str | Path, dest: str | Path, *, name: str | None = None) -> ExportResult:
     """Export the latest checkpoint of ``run_dir`` into ``dest``."""
     from vsrcli.train import ops
-    from vsrcli.train.loop import CHECKPOINT, load_checkpoint
+    from vsrcli.train.state import CHECKPOINT, load_checkpoint
 
     payload = load_checkpoint(Path(run_dir) / CHECKPOINT)
     cfg = from_dict(payload["config"])

@@ -1,4 +1,5 @@
-"""The training loop: Charbonnier loss, Adam with cosine decay, SPyNet at a smaller rate, exact resume.
+"""The training loop: Charbonnier loss, Adam with cosine decay, SPyNet at a smaller rate, exact resume
+(the checkpoint and RNG state it resumes from: vsrcli.train.state).
 
 A run lives in one folder: ``config.toml`` (the resolved config), ``checkpoint.pt`` (everything needed to
 continue bit for bit: weights, optimizer, step, every RNG state, the sampler's state, wall time, validation
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import signal
 import threading
@@ -24,24 +24,24 @@ from typing import Any
 import numpy as np
 import torch
 
-from vsrcli.errors import CheckpointError, DeviceError, InputError, Interrupted, UsageError
+from vsrcli.device import resolve_device, resolve_precision
+from vsrcli.errors import CheckpointError, InputError, Interrupted, UsageError
 from vsrcli.train import ops
-from vsrcli.train.config import TrainConfig, from_dict, to_toml
+from vsrcli.train.config import TrainConfig, to_toml
 from vsrcli.train.data import ClipSampler, discover, load_val_clips
 from vsrcli.train.degradations import degrade
+from vsrcli.train.state import (
+    CHECKPOINT,
+    FORMAT,
+    config_differences,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 
-CHECKPOINT = "checkpoint.pt"
 LOG = "log.jsonl"
 CONFIG = "config.toml"
-FORMAT = "vsrcli-train-checkpoint/1"
-
-# Config fields a resumed run may change (bookkeeping, and a curriculum: longer clips, bigger patches or
-# batches, a longer or shorter schedule); anything else must match the checkpoint. Resuming with nothing
-# changed continues bit for bit.
-RESUMABLE_CHANGES = {("run", "iters"), ("run", "device"), ("run", "threads"), ("run", "checkpoint_minutes")}
-RESUMABLE_CHANGES |= {("data", "clip_len"), ("data", "patch"), ("data", "batch"), ("optim", "fix_iter")}
-RESUMABLE_CHANGES |= {("run", "log_every"), ("run", "val_every"), ("run", "export_dtype"), ("optim", "loss")}
-RESUMABLE_CHANGES |= {("data", "cache_mb"), ("data", "root")}
 
 
 @dataclass
@@ -136,7 +136,7 @@ class _ZeroFlow:
         if self.spynet is None or value == self._active:
             return
         if value:
-            self.spynet.forward = _zero_flow  # type: ignore[method-assign]
+            self.spynet.forward = _zero_flow
         else:
             del self.spynet.forward
         self._active = value
@@ -177,8 +177,8 @@ def warm_start(model: torch.nn.Module, path: str | Path, *, flow_only: bool = Fa
         state = load_checkpoint(path)["model"]
     if flow_only:
         state = {k: v for k, v in state.items() if is_spynet(k)}
-    elif hasattr(model, "adapt_state_dict"):
-        state = model.adapt_state_dict(state)
+    elif callable(adapt := getattr(model, "adapt_state_dict", None)):
+        state = adapt(state)
     own = model.state_dict()
     tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     for k, v in state.items():
@@ -204,68 +204,6 @@ def pixel_loss(pred: torch.Tensor, target: torch.Tensor, kind: str, eps: float) 
     return ((pred - target) ** 2).mean()
 
 
-def rng_state() -> dict[str, Any]:
-    """Every global RNG as checkpoint-safe plain data (tensors, ints, tuples)."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos)},
-        "numpy_gauss": [int(has_gauss), float(cached)],
-        "python": random.getstate(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np_state = state["numpy"]
-    has_gauss, cached = state["numpy_gauss"]
-    keys = np_state["keys"].numpy().astype(np.uint32)
-    np.random.set_state((np_state["name"], keys, np_state["pos"], has_gauss, cached))
-    version, internal, gauss = state["python"]
-    random.setstate((version, tuple(internal), gauss))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path: Path) -> dict[str, Any]:
-    """A training checkpoint, read without running any pickled code."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(
-            f"{path}: no checkpoint to resume from", hint="drop --resume to start"
-        ) from None
-    except Exception as exc:  # torch raises several types for corrupt or foreign files
-        raise CheckpointError(f"{path}: not a readable training checkpoint ({exc})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a vsrcli training checkpoint")
-    return payload
-
-
-def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Dotted names of fields that differ and may not change on resume."""
-    diffs = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict) and key != "arch_args":
-            for sub in sorted(set(a) | set(b)):
-                if a.get(sub) != b.get(sub) and (key, sub) not in RESUMABLE_CHANGES:
-                    diffs.append(f"{key}.{sub}")
-        elif a != b and key not in ("description",):
-            diffs.append(key)
-    return diffs
-
-
 @contextmanager
 def _sigint_flag() -> Iterator[threading.Event]:
     """Turn Ctrl-C into a flag the loop checks after each step, so it can save before stopping."""
@@ -288,21 +226,10 @@ def _sigint_flag() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, previous)
 
 
-def resolve_device(name: str) -> torch.device:
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda was requested but no CUDA GPU is available")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise DeviceError("--device mps was requested but MPS is not available")
-    return device
-
-
 def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "fp32":
-        return None
-    if precision == "fp16" and device.type == "cpu":
-        raise UsageError("fp16 training is for GPUs; use --precision bf16 or fp32 on the CPU")
-    return torch.bfloat16 if precision == "bf16" else torch.float16
+    """The dtype to autocast to under the one precision rule (vsrcli.device), or None for float32."""
+    dtype = resolve_precision(precision, device)
+    return None if dtype == torch.float32 else dtype
 
 
 def _forward(
@@ -420,7 +347,7 @@ def train(
         warm_start(model, cfg.init_flow, flow_only=True)
     # channels_last: oneDNN's convolutions (forward and backward) run ~1.5x faster on this CPU in that
     # layout (benchmarks/conv_throughput.py); values are unchanged up to summation order.
-    model = model.to(device, memory_format=torch.channels_last)
+    model = model.to(device).to(memory_format=torch.channels_last)
     spy = [p for n, p in model.named_parameters() if is_spynet(n)]
     split_head = cfg.optim.head_lr_mult != 1.0  # no extra group otherwise: older runs resume unchanged
     head = [p for n, p in model.named_parameters() if split_head and is_head(n)]
@@ -431,7 +358,10 @@ def train(
     if head:
         groups.append({"params": head, "lr_mult": cfg.optim.head_lr_mult})
     opt = torch.optim.Adam(
-        groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
+        groups,
+        lr=cfg.optim.lr,
+        betas=(cfg.optim.betas[0], cfg.optim.betas[1]),
+        weight_decay=cfg.optim.weight_decay,
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype is torch.float16)
 
@@ -608,8 +538,3 @@ def _pretrain_flow(
         callback=report,
     )
     return time.monotonic() - start
-
-
-def config_from_checkpoint(path: str | Path) -> TrainConfig:
-    """The config stored in a run's checkpoint (what ``--resume`` without a preset continues)."""
-    return from_dict(load_checkpoint(Path(path))["config"])

@@ -1,6 +1,10 @@
-"""Choosing the compute precision: `--precision auto|fp32|bf16|fp16` to a torch dtype.
+"""The one device and precision rule of restore, batch, benchmark and train.
 
-Why: bf16 is only worth it where the hardware computes it natively. On CPUs without AMX-BF16 or AVX512-BF16
+``--device auto|cpu|cuda|cuda:N`` and ``--precision auto|fp32|bf16|fp16`` mean the same everywhere, so a
+benchmark measures what ``vsrcli upscale`` runs and training computes as restoration does.
+
+Why bf16 is not automatic on every CPU: bf16 is only worth it where the hardware computes it natively. On
+CPUs without AMX-BF16 or AVX512-BF16
 (e.g. the AMD Zen 3 development machine: AVX2 only) oneDNN emulates bf16 and a 3x3 convolution runs 10-100x
 slower than in float32 (measured, see benchmarks/conv_throughput.py), so `auto` must stay float32 there.
 """
@@ -9,12 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vsrcli.errors import DeviceError, UsageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover
     import torch
+
+DEVICE_HELP = "auto, cpu, cuda or cuda:N."
+PRECISION_HELP = "auto, fp32, bf16 or fp16 (auto: bf16 or fp16 on a GPU, fp32 on a CPU without native bf16)."
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -69,6 +76,16 @@ def cpu_has_fast_bf16(
     return "AMX" in capability or "BF16" in capability
 
 
+def precision_choice(requested: str) -> str:
+    """``auto``, ``fp32``, ``bf16`` or ``fp16`` for what a user typed (torch's names too); else UsageError."""
+    choice = str(requested).strip().lower()
+    aliases = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
+    choice = aliases.get(choice, choice)
+    if choice not in PRECISIONS:
+        raise UsageError(f"unknown precision {requested!r}", hint=f"choose one of {', '.join(PRECISIONS)}")
+    return choice
+
+
 def resolve_precision(
     requested: str,
     device: torch.device,
@@ -83,11 +100,7 @@ def resolve_precision(
     """
     import torch
 
-    choice = str(requested).strip().lower()
-    aliases = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
-    choice = aliases.get(choice, choice)
-    if choice not in PRECISIONS:
-        raise UsageError(f"unknown precision {requested!r}", hint=f"choose one of {', '.join(PRECISIONS)}")
+    choice = precision_choice(requested)
     kind = torch.device(device).type
     if choice == "fp32":
         return torch.float32
@@ -134,3 +147,49 @@ def precision_warning(
         "--precision bf16: this CPU has no native bf16 (AMX-BF16 or AVX512-BF16), so it is emulated and "
         "runs many times slower than fp32; leave --precision at auto for the fast path"
     )
+
+
+def resolve_device(requested: str | torch.device = "auto") -> torch.device:
+    """Turn ``auto|cpu|cuda|cuda:N`` into a torch device, or a DeviceError when it does not exist here."""
+    import torch
+
+    if isinstance(requested, torch.device):
+        requested = str(requested)
+
+    text = (requested or "auto").strip().lower()
+    if text == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {requested}: CUDA is not available here", hint="use --device cpu")
+        index = 0
+        if ":" in text:
+            try:
+                index = int(text.split(":", 1)[1])
+            except ValueError as exc:
+                raise UsageError(f"--device {requested}: expected cuda:N with an integer N") from exc
+        count = torch.cuda.device_count()
+        if not 0 <= index < count:
+            raise DeviceError(f"--device {requested}: only {count} CUDA device(s) present")
+        return torch.device("cuda", index)
+    if text == "mps":  # Apple GPUs: honoured when asked, never picked by auto (untested for restoration)
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"--device {requested}: MPS is not available here", hint="use --device cpu")
+        return torch.device("mps")
+    raise UsageError(f"--device {requested}: expected auto, cpu, cuda or cuda:N")
+
+
+def precision_name(dtype: torch.dtype) -> str:
+    """``fp32``, ``bf16`` or ``fp16``: the name a report records for a resolved dtype."""
+    import torch
+
+    return {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, str(dtype))
+
+
+def autocast(device: torch.device, dtype: torch.dtype) -> Any:
+    """The autocast context computing in ``dtype`` on ``device`` (none for float32)."""
+    import torch
+
+    return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)

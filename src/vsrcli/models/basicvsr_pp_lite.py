@@ -1,0 +1,132 @@
+"""vsrcli's light x4 BasicVSR++: the seed's propagation, with the cost moved to where the network learns.
+
+It keeps what the seed contributes, bidirectional second-order grid propagation with flow-guided deformable
+alignment (the very same :func:`~vsrcli.models.basicvsr_pp.propagate` loop and alignment module), and changes
+what a profile of the official design on a CPU shows to be spent elsewhere:
+
+- SPyNet runs on frames downscaled by ``flow_downscale`` (area average) and its flows are scaled back up:
+  the official network spends about a quarter of its FLOPs on flow at full input resolution;
+- deform groups follow the width (``mid_channels // 8``, even) and the offset predictor has ``offset_hidden``
+  hidden convs: at width 24-32 the official 16 groups make the offset conv wider than everything it feeds;
+- reconstruction stays at input resolution and ends in one conv to ``3 * 16`` channels, pixel-shuffled x4
+  straight to RGB over a bicubic x4 skip. The official head runs 64-channel convs at 2x and 4x resolution,
+  half of the network's FLOPs. The last conv starts at zero, so an untrained network is exactly bicubic.
+
+``flow_downscale`` is stored as a buffer so that the weights alone say how the network was trained.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from vsrcli.models.basicvsr import compute_flows
+from vsrcli.models.basicvsr_pp import BRANCHES, SecondOrderDeformableAlignment, propagate
+from vsrcli.models.layers.blocks import ResidualBlocksWithInputConv, check_min_size, is_mirror_extended
+from vsrcli.models.spynet import SPyNet
+
+
+def bicubic_x4(frames: torch.Tensor) -> torch.Tensor:
+    """PyTorch's bicubic (a = -0.75, half-pixel centres, as OpenCV's INTER_CUBIC) x4 of (N, C, H, W)."""
+    return F.interpolate(frames, scale_factor=4, mode="bicubic", align_corners=False)
+
+
+def downscaled_flows(
+    spynet: SPyNet, frames: torch.Tensor, mirrored: bool, factor: int
+) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """:func:`compute_flows` on frames area-averaged by ``factor``, returned at the frames' size in pixels."""
+    if factor == 1:
+        return compute_flows(spynet, frames, mirrored)
+    n, t, c, h, w = frames.shape
+    small = F.interpolate(frames.reshape(-1, c, h, w), size=(h // factor, w // factor), mode="area")
+    forward, backward = compute_flows(spynet, small.view(n, t, c, *small.shape[-2:]), mirrored)
+
+    def full(flow: torch.Tensor | None) -> torch.Tensor | None:
+        if flow is None:
+            return None
+        k, s = flow.shape[:2]
+        big = F.interpolate(flow.reshape(-1, 2, *flow.shape[-2:]), size=(h, w), mode="bilinear")
+        scale = big.new_tensor([w / flow.shape[-1], h / flow.shape[-2]]).view(1, 2, 1, 1)
+        return (big * scale).view(k, s, 2, h, w)
+
+    backward_full = full(backward)
+    assert backward_full is not None
+    return full(forward), backward_full
+
+
+class BasicVSRPlusPlusLiteNet(nn.Module):
+    """Light x4 BasicVSR++ (see the module docstring); (N, T, 3, H, W) in [0, 1] -> (N, T, 3, 4H, 4W)."""
+
+    scale = 4
+    min_size = 64
+    size_multiple = 1
+    min_frames = 1
+
+    def __init__(
+        self,
+        mid_channels: int = 32,
+        num_blocks: int = 2,
+        extract_blocks: int = 2,
+        reconstruction_blocks: int = 2,
+        deform_groups: int | None = None,
+        offset_hidden: int = 1,
+        flow_downscale: int = 2,
+        max_residue_magnitude: float = 10,
+    ) -> None:
+        super().__init__()
+        if mid_channels % 8:
+            raise ValueError(f"mid_channels must be a multiple of 8, got {mid_channels}")
+        if flow_downscale not in (1, 2, 4):
+            raise ValueError(f"flow_downscale must be 1, 2 or 4, got {flow_downscale}")
+        # Half the groups' offsets start from the flow to frame n-1, half from the flow to n-2: an even count.
+        groups = deform_groups or max(2, 2 * (mid_channels // 16))
+        if groups % 2:
+            raise ValueError(f"deform_groups must be even (half per flow prior), got {groups}")
+        self.mid_channels = mid_channels
+        self.register_buffer("flow_downscale", torch.tensor(flow_downscale, dtype=torch.int64))
+        self.spynet = SPyNet()
+        self.feat_extract = ResidualBlocksWithInputConv(3, mid_channels, extract_blocks)
+        self.deform_align = nn.ModuleDict()
+        self.backbone = nn.ModuleDict()
+        for i, name in enumerate(BRANCHES):
+            self.deform_align[name] = SecondOrderDeformableAlignment(
+                2 * mid_channels, mid_channels, groups, max_residue_magnitude, offset_hidden
+            )
+            self.backbone[name] = ResidualBlocksWithInputConv(
+                (2 + i) * mid_channels, mid_channels, num_blocks
+            )
+        self.reconstruction = ResidualBlocksWithInputConv(
+            5 * mid_channels, mid_channels, reconstruction_blocks
+        )
+        self.to_rgb = nn.Conv2d(mid_channels, 3 * 16, 3, 1, 1)
+        nn.init.zeros_(self.to_rgb.weight)
+        assert self.to_rgb.bias is not None
+        nn.init.zeros_(self.to_rgb.bias)
+
+    def forward(self, lqs: torch.Tensor) -> torch.Tensor:
+        n, t, c, h, w = lqs.shape
+        if c != 3:
+            raise ValueError(f"BasicVSR++ lite expects 3 input channels, got {c}")
+        check_min_size(h, w, self.min_size)
+        device = lqs.device
+        feats_all = self.feat_extract(lqs.reshape(-1, c, h, w))
+        feats_all = feats_all.view(n, t, *feats_all.shape[1:])
+        feats: dict[str, list[torch.Tensor]] = {"spatial": [feats_all[:, i] for i in range(t)]}
+        factor = int(cast(torch.Tensor, self.flow_downscale))
+        flows_forward, flows_backward = downscaled_flows(self.spynet, lqs, is_mirror_extended(lqs), factor)
+        if flows_forward is None:
+            flows_forward = flows_backward.flip(1)
+        for name in BRANCHES:
+            flows = flows_backward if name.startswith("backward") else flows_forward
+            feats[name] = propagate(self, feats, flows, name, device)
+        outputs = []
+        for i in range(t):
+            fused = torch.cat([feats[k][i] for k in ("spatial", *BRANCHES)], dim=1)
+            for k in ("spatial", *BRANCHES):
+                feats[k][i] = fused.new_zeros(0)  # free each frame's features once used
+            residual = F.pixel_shuffle(self.to_rgb(self.reconstruction(fused)), 4)
+            outputs.append(bicubic_x4(lqs[:, i]) + residual.to(lqs.dtype))
+        return torch.stack(outputs, dim=1)

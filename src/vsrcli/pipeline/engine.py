@@ -1,0 +1,255 @@
+"""The restoration engine shared by ``restore_video`` and the batch workers.
+
+An :class:`Engine` is a loaded model plus everything one run decides about it: device and precision, the
+task and scale check, the noise level of a noise-conditioned denoiser, the automatic tile, and the identity
+a resumed run must match. A :class:`WindowRestorer` turns the decoded frames of one window into its output
+frames and cross-fades the seam with the previous window. The single-file pipeline streams windows through
+it; a batch worker runs the windows of its segment through the very same object, so both write the same
+frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vsrcli.errors import UsageError
+from vsrcli.pipeline.chunking import Window, fade_weights
+from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned
+from vsrcli.pipeline.options import RestoreOptions
+from vsrcli.pipeline.tiling import SizeRules, auto_tile, restore_window, user_tile
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+    from torch import nn
+
+    from vsrcli.pipeline.streams import FrameSource
+
+#: ``progress(done_bytes, total_bytes_or_None)`` while weights download.
+DownloadCallback = Callable[[int, "int | None"], None]
+
+
+def to_tensor(frames: Sequence[np.ndarray], noise_sigma: float | None) -> torch.Tensor:
+    """(T, H, W, 3) uint8/uint16 -> (1, T, C, H, W) float32 in [0, 1], plus the noise-level map of
+    ``noise_sigma`` (0-255 scale: the map itself divides by 255) if given."""
+    import torch
+
+    from vsrcli.degrade import noise_level_map
+
+    array = np.stack(frames)
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    x = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(scale).unsqueeze(0)
+    return x if noise_sigma is None else noise_level_map(x, noise_sigma)
+
+
+def to_frames(y: torch.Tensor, dtype: np.dtype[Any] | type) -> np.ndarray:
+    """(K, 3, H, W) float -> (K, H, W, 3) integers, clamped and rounded (as the official tensor2img)."""
+    peak = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
+    out = y.clamp_(0, 1).mul_(peak).round_().permute(0, 2, 3, 1).numpy()
+    return np.ascontiguousarray(out.astype(dtype))
+
+
+def crossfade(prev_tail: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """Blend the previous window's outputs into the first frames of this core (new weight rising)."""
+    f = len(prev_tail)
+    if f == 0:
+        return core
+    w = fade_weights(f)[:, None, None, None]
+    peak = np.iinfo(core.dtype).max
+    mixed = w * core[:f].astype(np.float32) + (1.0 - w) * prev_tail.astype(np.float32)
+    core = core.copy()
+    core[:f] = np.clip(np.rint(mixed), 0, peak).astype(core.dtype)
+    return core
+
+
+def load_network(
+    spec: Any,
+    weights: str | Path | None,
+    device: torch.device,
+    *,
+    download: bool,
+    on_download: DownloadCallback | None = None,
+) -> tuple[nn.Module, str]:
+    """An nn.Module as given, or a zoo name / checkpoint path through ``load_model``; with its name."""
+    if isinstance(spec, (str, Path)):
+        from vsrcli.models.api import load_model
+
+        net = load_model(
+            str(spec), weights=weights, device=str(device), download=download, progress=on_download
+        )
+        return net, str(spec)
+    if spec is None:
+        raise UsageError("no model given", hint="pass --model NAME|PATH")
+    return spec, type(spec).__name__
+
+
+@dataclass
+class Engine:
+    """A model ready to restore windows under one set of options."""
+
+    options: RestoreOptions
+    net: nn.Module
+    name: str
+    rules: SizeRules
+    device: torch.device
+    dtype: torch.dtype
+
+    @classmethod
+    def load(
+        cls,
+        options: RestoreOptions,
+        *,
+        device: str | None = None,
+        on_download: DownloadCallback | None = None,
+    ) -> Engine:
+        """Resolve device and precision, load the model, and refuse a model that does not fit the task.
+
+        ``device`` overrides ``options.device`` for an engine that only inspects the model (the batch
+        driver, on the CPU, in float32): the workers resolve the asked device and precision themselves.
+        """
+        from vsrcli.device import resolve_device, resolve_precision
+
+        spec = options.model_spec()
+        if spec is None:
+            raise UsageError(
+                f"{options.task} needs --model NAME|PATH: no default model is shipped for it yet",
+                hint="see `vsrcli models list`",
+            )
+        dev = resolve_device(device or options.device)
+        dtype = resolve_precision(options.precision if device is None else "fp32", dev)
+        if dev.type == "cuda":
+            import torch
+
+            torch.backends.cudnn.benchmark = True  # every window has the same shape: autotuning pays off
+        net, name = load_network(
+            spec, options.weights, dev, download=options.download, on_download=on_download
+        )
+        net = net.eval()
+        first_param = next(net.parameters(), None)
+        if first_param is not None and first_param.device != dev:
+            net = net.to(dev)
+        rules = SizeRules.of(net)
+        if options.task == "upscale" and rules.scale == 1:
+            raise UsageError(
+                f"model {name} restores at the same size; use `vsrcli denoise`, `deblur` or `decompress` "
+                "(batch: --task)"
+            )
+        if options.task != "upscale" and rules.scale != 1:
+            raise UsageError(
+                f"model {name} upscales x{rules.scale}; use `vsrcli upscale` (batch: --task upscale)"
+            )
+        return cls(options, net, name, rules, dev, dtype)
+
+    @property
+    def precision_name(self) -> str:
+        return str(self.dtype).replace("torch.", "")
+
+    @property
+    def conditioned(self) -> bool:
+        """True for a denoiser told the noise level through a fourth input channel."""
+        return is_noise_conditioned(self.net)
+
+    def resolve_sigma(self, source: FrameSource, warnings: list[str]) -> tuple[float | None, bool]:
+        """The noise level to feed (0-255 scale), and whether it was estimated from the first frames."""
+        sigma = self.options.sigma
+        if not self.conditioned:
+            if sigma not in (None, "auto"):
+                warnings.append("this model is blind (estimates the noise itself); --sigma was ignored")
+            return None, False
+        if sigma is None or sigma == "auto":
+            return estimate_sigma(source.head(NOISE_FRAMES)), True
+        return float(sigma), False
+
+    def user_tile(self, warnings: list[str] | None = None) -> int | None:
+        """The asked ``--tile`` (0: none), raised to this model's smallest useful tile (a note in
+        ``warnings`` says so); None when the tile is automatic."""
+        if self.options.tile is None:
+            return None
+        tile, note = user_tile(self.options.tile, self.options.tile_overlap, self.rules)
+        if note and warnings is not None and note not in warnings:
+            warnings.append(note)
+        return tile
+
+    def tile_for(self, height: int, width: int, warnings: list[str] | None = None) -> int | None:
+        """The tile side for frames of this size: as asked (never below the smallest useful tile), or from
+        free memory for a whole window."""
+        if self.options.tile is not None:
+            return self.user_tile(warnings)
+        window = self.options.chunk + 2 * self.options.overlap
+        return auto_tile(self.net, self.rules, window, height, width, self.device, self.dtype)
+
+    def identity(
+        self, level: float | None, start: int | None, end: int | None, **recorded: Any
+    ) -> dict[str, Any]:
+        """Every setting that changes the pixels: a resumed run continues only when all of them match."""
+        from vsrcli.pipeline.resume import model_fingerprint
+
+        o = self.options
+        return {
+            "model": model_fingerprint(self.net),
+            "task": o.task,
+            "chunk": o.chunk,
+            "overlap": o.overlap,
+            "fade": o.fade,
+            "tile": o.tile,
+            "tile_overlap": o.tile_overlap,
+            "start": start,
+            "end": end,
+            "precision": recorded.get("precision", self.precision_name),
+            "device": recorded.get("device", self.device.type),
+            "sigma": level,
+            "scene_detect": o.scene_detect,
+        }
+
+    def restorer(
+        self, tile: int | None, level: float | None, on_retry: Callable[[int], None] | None = None
+    ) -> WindowRestorer:
+        return WindowRestorer(self, tile, level, on_retry)
+
+
+@dataclass
+class WindowRestorer:
+    """Runs windows in order: network, integers, cross-fade with the previous window's tail."""
+
+    engine: Engine
+    tile: int | None
+    level: float | None
+    on_retry: Callable[[int], None] | None = None
+    tail: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.uint8))
+
+    def restore(
+        self,
+        frames: Sequence[np.ndarray],
+        win: Window,
+        on_tile: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(core, tail) of window ``win`` from its decoded ``frames`` [win.start, win.stop).
+
+        The core's first frames are blended with the previous window's tail; the new tail (the frames the
+        next window fades in over) is kept for that window and returned. ``on_tile(done, total)`` follows
+        every network call, so progress can move within a long window.
+        """
+        e = self.engine
+        x = to_tensor(frames, self.level)
+        y, self.tile = restore_window(
+            e.net,
+            x,
+            rules=e.rules,
+            device=e.device,
+            dtype=e.dtype,
+            tile=self.tile,
+            tile_overlap=e.options.tile_overlap,
+            keep=win.keep,
+            on_retry=self.on_retry,
+            on_tile=on_tile,
+        )
+        del x
+        out = to_frames(y, frames[0].dtype)
+        del y
+        n_core = win.core_stop - win.core_start
+        core, self.tail = crossfade(self.tail, out[:n_core]), out[n_core:]
+        return core, self.tail
