@@ -289,3 +289,13 @@ def test_a_truncated_file_is_refused_before_the_network_runs(tmp_path, calls, ca
     assert "truncated" in one_line_error(capsys.readouterr().err)
     assert not calls  # found from the file's last packets, not after restoring every frame
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mkv", "whole.mkv"]
+
+
+def test_batch_raises_a_tiny_user_tile_as_the_single_file_commands_do(tmp_path, calls, capsys):
+    (tmp_path / "in").mkdir()
+    src = videos.make_video(tmp_path / "in" / "clip.mkv", videos.moving_pattern(2, 48, 64))
+    code = run(["batch", str(src), "-o", str(tmp_path / "out"), "--model", "standin-4-64", "--tile", "1",
+                "--codec", "ffv1"])  # fmt: skip
+    assert code == 0
+    assert len(calls) == 1  # the worker's engine clamps the tile too: one call, not 3072
+    assert "using 64-pixel tiles" in capsys.readouterr().err

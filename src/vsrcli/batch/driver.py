@@ -333,6 +333,7 @@ def _plan_video(
     if plan.frames == 0:
         raise InputError(f"{path}: no frames to restore")
     warnings: list[str] = []
+    engine.user_tile(warnings)  # the note when --tile is raised (each worker clamps it the same way)
     level, _ = engine.resolve_sigma(source, warnings)
     result.warnings += warnings
     target = segment if segment is not None else auto_segment(plan.frames, workers, o.chunk)
