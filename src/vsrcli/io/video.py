@@ -538,9 +538,10 @@ class VideoReader:
         step = max(1, round(1 / (self.info.fps * self.info.time_base))) if self.info.fps else 1
         last: int | None = None
         index = 0
-        seeking = self.start_pts is not None
-        if seeking:
-            self._container.seek(self.start_pts, stream=stream, backward=True, any_frame=False)
+        start_pts = self.start_pts
+        seeking = start_pts is not None
+        if start_pts is not None:
+            self._container.seek(start_pts, stream=stream, backward=True, any_frame=False)
         decoded = self._container.decode(stream)
         while True:
             try:
@@ -552,11 +553,11 @@ class VideoReader:
                     f"{self.path}: corrupt or truncated video at frame {index} ({_reason(exc)})"
                 ) from exc
             pts = frame.pts
-            if seeking:
-                if pts is None or pts < self.start_pts:
+            if seeking and start_pts is not None:
+                if pts is None or pts < start_pts:
                     continue
-                if pts != self.start_pts:
-                    raise ValueError(f"no frame has pts {self.start_pts} (next is {pts})")
+                if pts != start_pts:
+                    raise ValueError(f"no frame has pts {start_pts} (next is {pts})")
                 seeking, index = False, self.start
             if pts is None or (last is not None and pts <= last):
                 pts = (last + step) if last is not None else 0
@@ -1059,11 +1060,12 @@ class VideoWriter:
                 if target_codec in ("none", "", None) or target_codec not in av.codecs_available:
                     self.warnings.append(f"{label} cannot be stored in {out.format.name}; skipped")
                     continue
-                rate = s.codec_context.sample_rate
+                audio: Any = s  # an audio stream (PyAV's stubs type the loop variable as a plain Stream)
+                rate = audio.codec_context.sample_rate
                 rates = av.Codec(target_codec, "w").audio_rates or [rate]
                 if rate not in rates:
                     rate = min(rates, key=lambda r: (r < rate, abs(r - rate)))
-                target = out.add_stream(target_codec, rate=rate, layout=s.layout.name)
+                target = out.add_stream(target_codec, rate=rate, layout=audio.layout.name)
                 carry_stream_tags(s, target)
                 streams[s.index] = _CopiedStream(s, target, transcode=True)
                 self.warnings.append(
@@ -1090,7 +1092,10 @@ class VideoWriter:
             elif s.type == "attachment":
                 if out.format.name.startswith("matroska"):
                     filename = s.metadata.get("filename", f"attachment{s.index}")
-                    out.add_attachment(filename, s.mimetype or "application/octet-stream", s.data)
+                    attachment: Any = s  # an attachment stream (typed as a plain Stream)
+                    out.add_attachment(
+                        filename, attachment.mimetype or "application/octet-stream", attachment.data
+                    )
                 else:
                     self.warnings.append(f"{label} ({s.metadata.get('filename', '')}) dropped: not .mkv")
             elif s.type == "video" and s.disposition & av.stream.Disposition.attached_pic:
@@ -1173,7 +1178,7 @@ class VideoWriter:
             return self._sws.reformat(
                 frame,
                 format=fmt,
-                dst_colorspace=colour.sws_colorspace(self.matrix),
+                dst_colorspace=colour.sws_colorspace(self.matrix),  # type: ignore[arg-type]  # names work too
                 dst_color_range=colour.sws_range(self.color_range),
             )
         if rgb.dtype == np.uint8:
