@@ -166,12 +166,24 @@ def run_batch(
     owner: dict[int, tuple[str, int]] = {}  # handle -> (video id, segment)
     queue: list[SegmentTask] = []
     counters = {"done": 0, "total": 0, "computed": 0}
+    running: dict[tuple[str, int], int] = {}  # frames done inside segments still running in this process
 
     def emit(result: VideoResult) -> None:
         if progress is not None:
             elapsed = time.monotonic() - t0
-            fps = counters["computed"] / elapsed if elapsed > 0 else 0.0
-            progress(BatchProgress(counters["done"], counters["total"], fps, elapsed, result))
+            moving = sum(running.values())
+            fps = (counters["computed"] + moving) / elapsed if elapsed > 0 else 0.0
+            progress(BatchProgress(counters["done"] + moving, counters["total"], fps, elapsed, result))
+
+    def inside_segment(task: SegmentTask, done: int) -> None:
+        """Progress within a segment run in this process (the inline executor), frame by frame."""
+        v = videos.get(task.video_id)
+        if v is not None:
+            running[(task.video_id, task.index)] = done
+            emit(v.result)
+
+    if progress is not None and hasattr(ex, "on_frames"):
+        ex.on_frames = inside_segment
 
     def fail(result: VideoResult, message: str, vid: str | None = None) -> None:
         result.status, result.error = "failed", message
@@ -238,7 +250,7 @@ def run_batch(
                 _finish(v, videos, options, engine.rules.scale, fail, emit)
             submit_ready()
         while ex.pending():
-            _drain(ex, owner, videos, counters, fail, emit, options, engine.rules.scale)
+            _drain(ex, owner, videos, counters, fail, emit, options, engine.rules.scale, running)
             submit_ready()
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished segments are kept for --resume") from None
@@ -384,10 +396,12 @@ def _drain(
     emit: Callable[[VideoResult], None],
     options: RestoreOptions,
     scale: int,
+    running: dict[tuple[str, int], int],
 ) -> None:
     """Wait for finished segments and join the videos that are now complete."""
     for handle, outcome in ex.wait():
         vid, index = owner.pop(handle)
+        running.pop((vid, index), None)  # counted in full below (or not at all when it failed)
         v = videos.get(vid)
         if v is None:  # the video already failed
             continue
