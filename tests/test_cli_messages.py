@@ -91,6 +91,25 @@ def test_forced_bf16_on_a_cpu_without_native_bf16_warns_before_the_work(frames, 
     assert precision.precision_warning("bf16", __import__("torch").device("cpu")) is None
 
 
+def test_batch_warns_about_forced_bf16_before_the_work_too(frames, calls, monkeypatch, capsys):  # noqa: F811
+    from vsrcli import device
+
+    monkeypatch.setattr(device, "cpu_has_fast_bf16", lambda *a, **k: False)
+    seen_at_first_call: list[str] = []
+    real_forward = DecayNet.forward
+
+    def forward(self, x):
+        seen_at_first_call.append(capsys.readouterr().err)
+        return real_forward(self, x)
+
+    monkeypatch.setattr(DecayNet, "forward", forward)
+    out = frames.parent / "out"
+    args = ["batch", str(frames), "-o", str(out), "--device", "cpu", "--precision", "bf16", "-q", *RUN]
+    assert run(args) == 0
+    assert "no native bf16" in seen_at_first_call[0]
+    assert "no native bf16" not in capsys.readouterr().err  # and only once
+
+
 @pytest.mark.parametrize("fast", [False, True])
 def test_fp16_on_the_cpu_recommends_only_fast_paths(monkeypatch, fast):
     import torch
