@@ -293,3 +293,14 @@ def test_an_option_that_does_not_apply_is_refused_with_exit_2(tmp_path, args, ca
     assert cli(args[0], str(src), *where, *args[1:]) == 2
     assert "Traceback" not in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mkv"]
+
+
+def test_progress_moves_inside_a_segment_run_in_this_process(tmp_path, clips):
+    """One segment of 20 frames in chunks of 4: the count moves with every window, not once at the end."""
+    events: list[tuple[int, str]] = []  # (done, status) when reported: the VideoResult itself changes later
+    report = batch([clips["long"]], tmp_path / "out", model=MixNet(), segment=1000,
+                   progress=lambda p: events.append((p.done, p.video.status)), **SETTINGS)  # fmt: skip
+    assert report.videos[0].status == "done" and report.videos[0].segments == 1
+    running = [done for done, status in events if status == "running"]
+    assert len(set(running)) >= 5  # 6 windows: the count moves within the segment, before it finishes
+    assert running == sorted(running) and max(done for done, _ in events) == 20

@@ -91,3 +91,16 @@ def test_the_cli_declares_each_restore_option_once_with_the_engine_defaults():
         assert (not default if option.name == "no_scene_detect" else default) == fields[name], option.name
     names = [o.name for o in cli_options.RESTORE_OPTIONS]
     assert len(names) == len(set(names))
+
+
+def test_the_cli_copies_of_pipeline_constants_agree():
+    """cli/options.py repeats a few constants so `--help` imports no numpy; they must not drift."""
+    from vsrcli.cli import options as cli_options
+    from vsrcli.pipeline import options as pipeline_options
+    from vsrcli.pipeline.streams import TASK_TAGS
+
+    assert cli_options.TASK_TAGS == TASK_TAGS
+    assert cli_options.REAL_WORLD == pipeline_options.REAL_WORLD
+    assert cli_options.DEFAULT_CHUNK == pipeline_options.DEFAULT_CHUNK
+    assert cli_options.DEFAULT_OVERLAP == pipeline_options.DEFAULT_OVERLAP
+    assert cli_options.DEFAULT_TILE_OVERLAP == pipeline_options.DEFAULT_TILE_OVERLAP

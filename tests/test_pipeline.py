@@ -217,9 +217,14 @@ def test_existing_output_is_refused_without_overwrite(tmp_path, clip):
     folder, _ = clip
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "keep.txt").write_text("mine")
+    for overwrite in (False, True):  # a folder with files vsrcli did not write is never replaced
+        with pytest.raises(OutputError, match="did not write"):
+            restore(folder, tmp_path / "out", model=DecayNet(), overwrite=overwrite)
+    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
+    (tmp_path / "out" / "keep.txt").unlink()
+    (tmp_path / "out" / "00000000.png").write_bytes(b"an earlier run's frame")
     with pytest.raises(OutputError, match="already exists"):
         restore(folder, tmp_path / "out", model=DecayNet())
-    assert (tmp_path / "out" / "keep.txt").read_text() == "mine"
     restore(folder, tmp_path / "out", model=DecayNet(), overwrite=True)
     assert len(list((tmp_path / "out").iterdir())) == 23
 
@@ -361,7 +366,7 @@ def test_bad_inputs_are_input_errors(tmp_path):
 def test_output_folder_must_exist_and_be_writable(tmp_path, clip):
     folder, _ = clip
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(OutputError, match="does not exist"):
+    with pytest.raises(OutputError, match="afile is a file, not a folder"):
         restore(folder, tmp_path / "afile" / "out.mp4", model=DecayNet())
     if os.geteuid() != 0:
         locked = tmp_path / "locked"

@@ -256,15 +256,15 @@ def test_audio_is_copied_bit_exact(tmp_path: Path, audio: str, src_suffix: str, 
     assert probe(tmp_path / f"out{dst_suffix}").audio_streams == 1
 
 
-def test_subtitles_copied_to_mkv_and_skipped_with_a_warning_for_mp4(tmp_path: Path) -> None:
+def test_subtitles_copied_to_mkv_and_converted_with_a_warning_for_mp4(tmp_path: Path) -> None:
     src = make_video(tmp_path / "in.mkv", moving_pattern(T, H, W), audio="flac", subtitles=True)
     writer = rewrite(src, tmp_path / "out.mkv")
     assert not writer.warnings
     assert packet_bytes(tmp_path / "out.mkv", "subtitle") == packet_bytes(src, "subtitle") != []
-    writer = rewrite(src, tmp_path / "out.mp4")
-    assert any("subtitle" in w and "skipped" in w for w in writer.warnings)
+    writer = rewrite(src, tmp_path / "out.mp4")  # MP4 takes no SubRip: the cues become mov_text
+    assert any("subtitle" in w and "converted to mov_text" in w for w in writer.warnings)
     out = probe(tmp_path / "out.mp4")
-    assert (out.audio_streams, out.subtitle_streams) == (1, 0)
+    assert (out.audio_streams, out.subtitle_streams) == (1, 1)
     assert packet_bytes(tmp_path / "out.mp4") == packet_bytes(src)
 
 

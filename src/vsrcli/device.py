@@ -115,7 +115,9 @@ def resolve_precision(
         return torch.float16
     if kind == "cpu":
         if choice == "fp16":
-            raise UsageError("fp16 is not supported on the CPU", hint="use --precision bf16 or fp32")
+            fast = (fast_bf16 or cpu_has_fast_bf16)()
+            hint = "use --precision fp32" + (" or bf16 (this CPU computes bf16 natively)" if fast else "")
+            raise UsageError("fp16 is not supported on the CPU", hint=hint)
         if choice == "bf16":
             return torch.bfloat16
         return (
@@ -127,6 +129,24 @@ def resolve_precision(
     if choice == "auto":
         return torch.float32
     return torch.bfloat16 if choice == "bf16" else torch.float16
+
+
+def precision_warning(
+    requested: str, device: torch.device, *, fast_bf16: Callable[[], bool] | None = None
+) -> str | None:
+    """A warning when the user forces a precision this machine only emulates (bf16 on a CPU without
+    AMX-BF16/AVX512-BF16 runs 10-100x slower than fp32), else None."""
+    import torch
+
+    choice = str(requested).strip().lower()
+    if choice not in ("bf16", "bfloat16") or torch.device(device).type != "cpu":
+        return None
+    if (fast_bf16 or cpu_has_fast_bf16)():
+        return None
+    return (
+        "--precision bf16: this CPU has no native bf16 (AMX-BF16 or AVX512-BF16), so it is emulated and "
+        "runs many times slower than fp32; leave --precision at auto for the fast path"
+    )
 
 
 def resolve_device(requested: str | torch.device = "auto") -> torch.device:

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vsrcli.batch.join import join_segments
-from vsrcli.batch.plan import VideoPlan, auto_segment, discover_inputs, plan_segments, video_id
+from vsrcli.batch.plan import VideoPlan, auto_segment, find_inputs, plan_segments, video_id
 from vsrcli.batch.worker import CRASH_ENV, SegmentTask, read_done
 from vsrcli.errors import InputError, Interrupted, OutputError, UsageError, VsrError
 from vsrcli.pipeline.chunking import SceneCutDetector
 from vsrcli.pipeline.engine import DownloadCallback, Engine
 from vsrcli.pipeline.options import RestoreOptions
 from vsrcli.pipeline.resume import input_identity
-from vsrcli.pipeline.streams import KEEP_SUFFIXES, TASK_TAGS, open_source
+from vsrcli.pipeline.streams import KEEP_SUFFIXES, TASK_TAGS, check_output, open_source
 
 STATE_DIR = ".vsrcli-batch"
 MANIFEST = "manifest.json"
@@ -131,10 +132,16 @@ def run_batch(
         raise UsageError(f"--segment {segment}: expected at least 1 frame")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers {workers}: expected at least 1")
-    paths = discover_inputs(inputs)
-    if not paths:
-        raise UsageError("no inputs")
     out_root = Path(outdir)
+    found = find_inputs(inputs, skip=lambda p: is_batch_output(p, out_root))
+    if not found:
+        raise UsageError("no inputs")
+    targets = [out_root / f.subfolder / output_name(f.path, options.task, f.path.is_dir()) for f in found]
+    check_collisions([f.path for f in found], targets)
+    from vsrcli.io.video import check_encoder
+
+    # --crf, --preset, --codec: before any decoding
+    check_encoder(Path("any.mkv"), options.codec, options.crf, options.preset)
     try:
         out_root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -148,7 +155,7 @@ def run_batch(
     spec = options.model_spec() if options.model is None else options.model
     worker_options = options.with_changes(model=spec, real=False)
 
-    results = [VideoResult(p) for p in paths]
+    results = [VideoResult(f.path, output=target) for f, target in zip(found, targets, strict=True)]
     report = BatchReport(results)
     ex = executor if executor is not None else make_executor_for(ray, workers, gpus_per_worker, max_retries)
     report.executor = type(ex).__name__
@@ -159,12 +166,24 @@ def run_batch(
     owner: dict[int, tuple[str, int]] = {}  # handle -> (video id, segment)
     queue: list[SegmentTask] = []
     counters = {"done": 0, "total": 0, "computed": 0}
+    running: dict[tuple[str, int], int] = {}  # frames done inside segments still running in this process
 
     def emit(result: VideoResult) -> None:
         if progress is not None:
             elapsed = time.monotonic() - t0
-            fps = counters["computed"] / elapsed if elapsed > 0 else 0.0
-            progress(BatchProgress(counters["done"], counters["total"], fps, elapsed, result))
+            moving = sum(running.values())
+            fps = (counters["computed"] + moving) / elapsed if elapsed > 0 else 0.0
+            progress(BatchProgress(counters["done"] + moving, counters["total"], fps, elapsed, result))
+
+    def inside_segment(task: SegmentTask, done: int) -> None:
+        """Progress within a segment run in this process (the inline executor), frame by frame."""
+        v = videos.get(task.video_id)
+        if v is not None:
+            running[(task.video_id, task.index)] = done
+            emit(v.result)
+
+    if progress is not None and hasattr(ex, "on_frames"):
+        ex.on_frames = inside_segment
 
     def fail(result: VideoResult, message: str, vid: str | None = None) -> None:
         result.status, result.error = "failed", message
@@ -231,7 +250,7 @@ def run_batch(
                 _finish(v, videos, options, engine.rules.scale, fail, emit)
             submit_ready()
         while ex.pending():
-            _drain(ex, owner, videos, counters, fail, emit, options, engine.rules.scale)
+            _drain(ex, owner, videos, counters, fail, emit, options, engine.rules.scale, running)
             submit_ready()
     except KeyboardInterrupt:
         raise Interrupted("interrupted; finished segments are kept for --resume") from None
@@ -244,6 +263,35 @@ def run_batch(
     return report
 
 
+_OUTPUT_STEM = re.compile(rf"\.(?:{'|'.join(TASK_TAGS.values())})(?:-\d+)?$")
+
+
+def is_batch_output(path: Path, out_root: Path) -> bool:
+    """A file a batch into ``out_root`` writes (``name.upscaled.mp4`` below it): found again when OUTDIR
+    lies inside an input folder, it must not become an input of the re-run."""
+    try:
+        inside = out_root.resolve() in path.resolve().parents
+    except (OSError, RuntimeError):
+        return False
+    return inside and _OUTPUT_STEM.search(path.stem) is not None
+
+
+def check_collisions(inputs: Sequence[Path], outputs: Sequence[Path]) -> None:
+    """Refuse, before any work, two inputs writing the same output, or an output that is an input."""
+    owner: dict[str, Path] = {}
+    sources = {os.path.abspath(p): p for p in inputs}
+    for source, target in zip(inputs, outputs, strict=True):
+        key = os.path.abspath(target)
+        if key in sources:
+            raise UsageError(f"the output of {source} would be {target}, which is an input; use another -o")
+        if key in owner:
+            raise UsageError(
+                f"{owner[key]} and {source} would both be written to {target}",
+                hint="rename one of them, or run them in separate batches",
+            )
+        owner[key] = source
+
+
 def make_executor_for(ray: str | None, workers: int | None, gpus: float, retries: int) -> Any:
     from vsrcli.batch.executors import make_executor
 
@@ -253,15 +301,28 @@ def make_executor_for(ray: str | None, workers: int | None, gpus: float, retries
 def _plan_video(
     result: VideoResult, out_root: Path, engine: Engine, segment: int | None, workers: int
 ) -> _Video | None:
-    """Probe and decode the input once, plan its segments, set up (or reuse) its state folder."""
+    """Probe and decode the input once, plan its segments, set up (or reuse) its state folder.
+
+    The output path and the encoder are checked before the decoding, as ``restore_video`` does.
+    """
+    from vsrcli.io.video import check_encoder
+
     o = engine.options
     path = result.input
     source = open_source(path, o.start, o.end)
-    result.output = out_root / output_name(path, o.task, source.kind == "folder")
+    if result.output is None:
+        result.output = out_root / output_name(path, o.task, source.kind == "folder")
     if result.output.exists() and not o.overwrite:
         result.status = "skipped"
         result.error = "output exists (pass --overwrite to replace it)"
         return None
+    try:
+        result.output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{result.output.parent}: cannot create ({exc.strerror})") from exc
+    check_output(result.output, path, o.overwrite, folder=source.kind == "folder")
+    if source.kind != "folder":
+        check_encoder(result.output, o.codec, o.crf, o.preset)
     vid = video_id(path)
     plan = VideoPlan(path, vid)
     detector = SceneCutDetector() if o.scene_detect else None
@@ -284,6 +345,7 @@ def _plan_video(
     if plan.frames == 0:
         raise InputError(f"{path}: no frames to restore")
     warnings: list[str] = []
+    engine.user_tile(warnings)  # the note when --tile is raised (each worker clamps it the same way)
     level, _ = engine.resolve_sigma(source, warnings)
     result.warnings += warnings
     target = segment if segment is not None else auto_segment(plan.frames, workers, o.chunk)
@@ -334,10 +396,12 @@ def _drain(
     emit: Callable[[VideoResult], None],
     options: RestoreOptions,
     scale: int,
+    running: dict[tuple[str, int], int],
 ) -> None:
     """Wait for finished segments and join the videos that are now complete."""
     for handle, outcome in ex.wait():
         vid, index = owner.pop(handle)
+        running.pop((vid, index), None)  # counted in full below (or not at all when it failed)
         v = videos.get(vid)
         if v is None:  # the video already failed
             continue

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from vsrcli.batch.worker import SegmentResult, SegmentTask, run_segment
@@ -23,7 +24,10 @@ class WorkerLost(Exception):
 
 
 class InlineExecutor:
-    """Runs segments one at a time in this process (``--workers 1`` without Ray)."""
+    """Runs segments one at a time in this process (``--workers 1`` without Ray).
+
+    Being in-process, it can report progress inside a segment: ``on_frames(task, done)`` (set by the driver).
+    """
 
     capacity = 1
 
@@ -31,6 +35,7 @@ class InlineExecutor:
         self._queue: deque[tuple[int, SegmentTask]] = deque()
         self._next = 0
         self.threads = threads
+        self.on_frames: Callable[[SegmentTask, int], None] | None = None
 
     def submit(self, task: SegmentTask) -> int:
         self._next += 1
@@ -39,7 +44,10 @@ class InlineExecutor:
 
     def wait(self) -> list[tuple[int, Any]]:
         handle, task = self._queue.popleft()
-        return [(handle, run_segment(task))]
+        report = self.on_frames
+        if report is None:
+            return [(handle, run_segment(task))]
+        return [(handle, run_segment(task, lambda done: report(task, done)))]
 
     def pending(self) -> int:
         return len(self._queue)

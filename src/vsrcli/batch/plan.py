@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,28 +74,46 @@ def _looks_like_frame_folder(path: Path) -> bool:
     return any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.iterdir() if p.is_file())
 
 
-def discover_inputs(items: Iterable[str | Path]) -> list[Path]:
-    """Files as given; folders: every video inside (recursively), or the folder itself when it holds frames;
-    ``.txt``/``.lst`` files: one path per line (relative to the list's folder, ``#`` comments allowed).
+@dataclass(frozen=True)
+class FoundInput:
+    """An input and the folder under OUTDIR its output goes to: where it sat below the folder given on the
+    command line (so ``day1/C0001.mp4`` and ``day2/C0001.mp4`` do not collide), ``.`` for files given by
+    name."""
+
+    path: Path
+    subfolder: Path = Path(".")
+
+
+def find_inputs(items: Iterable[str | Path], skip: Callable[[Path], bool] | None = None) -> list[FoundInput]:
+    """Files as given; folders: every video inside (recursively, hidden files and folders left out, and
+    whatever ``skip`` says), or the folder itself when it holds frames; ``.txt``/``.lst`` files: one path
+    per line (relative to the list's folder, ``#`` comments allowed).
 
     Missing paths are kept (they fail alone, as that video's error); duplicates are dropped.
     """
-    out: list[Path] = []
+    out: list[FoundInput] = []
     seen: set[str] = set()
 
-    def add(p: Path) -> None:
+    def add(p: Path, sub: Path = Path(".")) -> None:
         key = str(p.resolve()) if p.exists() else str(p)
         if key not in seen:
             seen.add(key)
-            out.append(p)
+            out.append(FoundInput(p, sub))
 
     for item in items:
         path = Path(item)
         if path.is_dir():
-            videos = sorted(p for p in path.rglob("*") if p.is_file() and _is_video_name(p))
+            videos = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and _is_video_name(p)
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and not (skip is not None and skip(p))
+            )
             if videos:
                 for v in videos:
-                    add(v)
+                    add(v, v.parent.relative_to(path))
             elif _looks_like_frame_folder(path):
                 add(path)
             else:
@@ -106,13 +124,18 @@ def discover_inputs(items: Iterable[str | Path]) -> list[Path]:
             except (OSError, UnicodeDecodeError) as exc:
                 raise UsageError(f"{path}: cannot read the list of inputs ({exc})") from exc
             listed = [ln.strip() for ln in lines if ln.strip() and not ln.strip().startswith("#")]
-            for entry in discover_inputs(
-                path.parent / e if not Path(e).is_absolute() else Path(e) for e in listed
+            for found in find_inputs(
+                (path.parent / e if not Path(e).is_absolute() else Path(e) for e in listed), skip
             ):
-                add(entry)
+                add(found.path, found.subfolder)
         else:
             add(path)
     return out
+
+
+def discover_inputs(items: Iterable[str | Path], skip: Callable[[Path], bool] | None = None) -> list[Path]:
+    """The paths of :func:`find_inputs`."""
+    return [found.path for found in find_inputs(items, skip)]
 
 
 def video_id(path: Path) -> str:

@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -141,8 +142,17 @@ def _frames(task: SegmentTask, start: int, stop: int) -> Any:
                 yield from zip(chunk.frames, chunk.pts, strict=True)
 
 
-def run_segment(task: SegmentTask) -> SegmentResult:
-    """Restore one segment into its state folder; never raises for a VsrError (returns ok=False)."""
+#: ``on_frames(done)``: frames of the segment restored so far, moving within a window (in-process runs only).
+FramesCallback = Callable[[int], None]
+
+
+def run_segment(task: SegmentTask, on_frames: FramesCallback | None = None) -> SegmentResult:
+    """Restore one segment into its state folder; never raises for a VsrError (returns ok=False).
+
+    ``on_frames`` follows the work inside the segment as ``restore_video``'s progress does (every network
+    call, and the per-frame modules of the BasicVSR++ family), so a segment of hundreds of frames is not one
+    silent step.
+    """
     began = time.monotonic()
     host = socket.gethostname()
     try:
@@ -151,7 +161,7 @@ def run_segment(task: SegmentTask) -> SegmentResult:
             import torch
 
             torch.set_num_threads(task.threads)
-        frames = _restore(task)
+        frames = _restore(task, on_frames)
     except VsrError as exc:
         return SegmentResult(task.video_id, task.index, False, host=host, error=str(exc),
                              error_type=type(exc).__name__)  # fmt: skip
@@ -162,7 +172,7 @@ def run_segment(task: SegmentTask) -> SegmentResult:
     return SegmentResult(task.video_id, task.index, True, frames, time.monotonic() - began, host)
 
 
-def _restore(task: SegmentTask) -> int:
+def _restore(task: SegmentTask, on_frames: FramesCallback | None = None) -> int:
     state = Path(task.state_dir)
     if task.kind == "video" and not os.access(task.input, os.R_OK):
         raise InputError(f"{task.input}: not readable on worker {socket.gethostname()} (shared filesystem?)")
@@ -184,6 +194,11 @@ def _restore(task: SegmentTask) -> int:
     kept_pts: list[int] = []
     written = 0
     restorer = None
+    meter = None
+    if on_frames is not None:
+        from vsrcli.pipeline.restore import WindowMeter
+
+        meter = WindowMeter(engine.net, lambda p: on_frames(p.done), n_kept, time.monotonic())
     try:
         for k, win in enumerate(windows):
             while base + len(buffer) < win.stop:
@@ -200,7 +215,12 @@ def _restore(task: SegmentTask) -> int:
                 restorer = engine.restorer(engine.tile_for(h, w), task.sigma)
             # the first window's head is blended by the driver (it needs the previous segment's tail): the
             # restorer starts with no tail, as restore_video's first window does
-            core, _ = restorer.restore(buffer[win.start - base : win.stop - base], win)
+            if meter is not None:
+                n_win = win.core_stop - win.core_start
+                meter.start(written, n_win, max(win.stop - win.start, engine.rules.min_frames), "", k, 0.0)
+            core, _ = restorer.restore(
+                buffer[win.start - base : win.stop - base], win, meter.tile if meter is not None else None
+            )
             n_core = len(core)
             if out is None:
                 out = np.lib.format.open_memmap(
@@ -209,6 +229,8 @@ def _restore(task: SegmentTask) -> int:
             out[written : written + n_core] = core
             kept_pts += pts[win.core_start - base : win.core_stop - base]
             written += n_core
+            if on_frames is not None:
+                on_frames(written)
             if k + 1 < len(windows):
                 drop = max(0, windows[k + 1].start - base)
                 del buffer[:drop], pts[:drop]
@@ -221,6 +243,9 @@ def _restore(task: SegmentTask) -> int:
     except BaseException:
         tmp_frames.unlink(missing_ok=True)
         raise
+    finally:
+        if meter is not None:
+            meter.close()
     _save_npy(paths["pts"], np.asarray(kept_pts, dtype=np.int64))
     _save_npy(paths["tail"], restorer.tail)
     marker = {"core": [core_start, core_stop], "frames": written, "host": socket.gethostname()}

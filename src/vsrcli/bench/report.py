@@ -298,6 +298,44 @@ def to_json(result: BenchmarkResult | SpeedResult | NoRefResult) -> dict[str, An
     }
 
 
+_MEDIA_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".png", ".jpg", ".jpeg", ".bmp")
+
+
+def check_report_path(path: Path, data: Path | None, option: str) -> None:
+    """Refuse, before any measuring, a --json/--csv path that is the data, lies in a missing folder or would
+    replace a video or image (``benchmark clip.mkv --json clip.mkv`` once overwrote the clip)."""
+    if str(path) == "-":
+        return
+    try:
+        target = path.resolve()
+        if (
+            data is not None
+            and data.exists()
+            and (target == data.resolve() or data.resolve() in target.parents)
+        ):
+            raise OutputError(f"{option} {path}: is the benchmark's data; write the results elsewhere")
+        if path.is_dir():
+            raise OutputError(f"{option} {path}: is a folder; give a file name")
+        if path.exists() and path.suffix.lower() in _MEDIA_SUFFIXES:
+            raise OutputError(f"{option} {path}: would replace a video or image; give a .json/.csv name")
+        if not path.parent.is_dir():
+            raise OutputError(f"{option} {path}: folder {path.parent} does not exist")
+    except OSError as exc:
+        raise OutputError(f"{option} {path}: {exc.strerror or exc}") from exc
+
+
+def check_crops_folder(folder: Path, data: Path | None) -> None:
+    """--crops writes one PNG per clip: never into the benchmark's data (a frame folder would gain frames)."""
+    try:
+        target, source = folder.resolve(), data.resolve() if data is not None and data.exists() else None
+        if source is not None and (target == source or source in target.parents):
+            raise OutputError(f"--crops {folder}: is inside the benchmark's data; choose another folder")
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"--crops {folder}: is a file, not a folder")
+    except OSError as exc:
+        raise OutputError(f"--crops {folder}: {exc.strerror or exc}") from exc
+
+
 def write_json(result: BenchmarkResult | SpeedResult | NoRefResult, path: str | Path) -> None:
     """Write the JSON form; ``-`` is not special here (the CLI prints to stdout itself)."""
     try:

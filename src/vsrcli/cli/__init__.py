@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 import typer
@@ -14,12 +15,16 @@ import typer
 from vsrcli import __version__
 from vsrcli.errors import Interrupted, VsrError
 
+#: What Ctrl-C means when nothing more specific was raised (a VsrError carries its own message).
+INTERRUPTED = "interrupted; no partial output was kept"
+
 app = typer.Typer(
     name="vsrcli",
     help="Restore and upscale video with the BasicVSR++ family of recurrent models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -58,31 +63,55 @@ def _error(message: str) -> None:
     print(f"vsrcli: error: {message}", file=sys.stderr)
 
 
+_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def _take_debug(args: list[str]) -> tuple[list[str], bool]:
+    """``--debug`` anywhere before a ``--`` separator (users add it to the end of a failing command)."""
+    if "--" in args:
+        cut = args.index("--")
+        head, tail = args[:cut], args[cut:]
+    else:
+        head, tail = args, []
+    kept = [a for a in head if a != "--debug"]
+    return kept + tail, len(kept) != len(head)
+
+
+def _usage_line(exc: typer.TyperException, args: list[str]) -> str:
+    """A click usage error as one line; a value given to a flag (``--overwrite true``) says so plainly."""
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    if "unexpected extra argument" in message:
+        for before, word in zip(args, args[1:], strict=False):
+            if before.startswith("--") and word.lower() in _BOOL_WORDS:
+                return f"{before} is a flag and takes no value: write {before} alone (got {before} {word})"
+    ctx = getattr(exc, "ctx", None)
+    where = ctx.command_path if ctx is not None else "vsrcli"
+    return f"{' '.join(message.split())} (see `{where} --help`)"
+
+
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code; every VsrError is mapped here and only here."""
-    args = list(sys.argv[1:] if argv is None else argv)
+    args, debug = _take_debug(list(sys.argv[1:] if argv is None else argv))
+    if debug:
+        _state["debug"] = True
     try:
         result = app(args=args, prog_name="vsrcli", standalone_mode=False)
     except VsrError as exc:
         if _state["debug"]:
-            raise
+            traceback.print_exc()
         _error(str(exc))
         return exc.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        _error(Interrupted("interrupted; no partial output was kept").message)
+        _error(Interrupted(INTERRUPTED).message)
         return Interrupted.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
-        show = getattr(exc, "show", None)  # typer's usage errors print themselves with the command's usage
-        if callable(show):
-            show()
-        else:
-            _error(exc.format_message())
+        _error(_usage_line(exc, args))
         return int(getattr(exc, "exit_code", 2))
     code = result if isinstance(result, int) else 0
     if code == Interrupted.exit_code:  # typer turns Ctrl-C into an exit code of 130
-        _error(Interrupted("interrupted; no partial output was kept").message)
+        _error(Interrupted(INTERRUPTED).message)
     return code
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import inspect
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from vsrcli.cli.options import make_command, parameters, restore_options
+from vsrcli.cli.options import make_command, parameters, precision_notice, restore_options
 
 _HELP = (
     "Restore many videos (files, folders of videos, or .txt lists of paths) into OUTDIR, splitting long "
@@ -92,6 +93,10 @@ def batch_command(**values: Any) -> None:
         import_ray()  # fail before any decoding when the extra is missing
     from vsrcli.batch import run_batch
 
+    slow = precision_notice(options.device, options.precision)
+    if slow:
+        typer.echo(f"vsrcli: warning: {slow}", err=True)
+
     with (
         terminate_as_interrupt(),
         download_reporter(values["quiet"]) as on_download,
@@ -109,10 +114,14 @@ def batch_command(**values: Any) -> None:
 
 
 class _BatchView:
-    """One overall bar (frames, fps, ETA) plus a line per video status change; plain lines off a terminal."""
+    """One overall bar (frames, fps, ETA) plus a line per video status change; plain lines off a terminal
+    (progress inside a running video at most every ``LOG_EVERY_S`` seconds)."""
+
+    LOG_EVERY_S = 5.0
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
+        self.logged = -1e9
         self.bar: Any = None
         self.task_id: Any = None
         self.status: dict[str, str] = {}
@@ -155,7 +164,8 @@ class _BatchView:
             self.bar.update(self.task_id, completed=p.done, total=p.total or None, fps=p.fps)
             if changed:
                 self.bar.console.print(_status_line(video))
-        elif changed or video.status == "running":
+        elif changed or (video.status == "running" and time.monotonic() - self.logged >= self.LOG_EVERY_S):
+            self.logged = time.monotonic()
             total = f"/{p.total}" if p.total else ""
             line = f"{p.done}{total} frames, {p.fps:.2f} fps, {p.elapsed_s:.0f} s; {_status_line(video)}"
             print(

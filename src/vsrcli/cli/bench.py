@@ -276,6 +276,13 @@ def benchmark(
         raise UsageError("--arch-args needs --arch")
     precision_choice(precision)
     height, width = _parse_size(size)
+    from vsrcli.bench.report import check_crops_folder, check_report_path
+
+    for option, path in (("--json", json_path), ("--csv", csv_path)):
+        if path is not None:
+            check_report_path(path, data, option)
+    if crops is not None:
+        check_crops_folder(crops, data)
     if not speed_only and data is None:
         raise UsageError("DATA is required unless --speed-only is given")
     if speed_only and not (model or arch):

@@ -20,6 +20,15 @@ from vsrcli.device import DEVICE_HELP, PRECISION_HELP
 DEFAULT_CHUNK = 40  # as vsrcli.pipeline.options (checked by a test; not imported: keeps --help light)
 DEFAULT_OVERLAP = 10
 DEFAULT_TILE_OVERLAP = 16
+#: Output name tags (as vsrcli.pipeline.streams.TASK_TAGS, checked by a test; not imported: it pulls numpy).
+TASK_TAGS = {
+    "upscale": "upscaled",
+    "denoise": "denoised",
+    "deblur": "deblurred",
+    "decompress": "decompressed",
+}
+#: As vsrcli.pipeline.options.REAL_WORLD: the zoo's key of the real-world x4 model.
+REAL_WORLD = "upscale --real"
 
 
 @dataclass(frozen=True)
@@ -113,15 +122,55 @@ RESTORE_OPTIONS: tuple[CliOption, ...] = (
 )
 
 
+def default_model(key: str) -> str | None:
+    """The zoo's default model for a task (or REAL_WORLD); the zoo is plain data, so no torch import."""
+    from vsrcli.models.zoo import default_for
+
+    entry = default_for(key)
+    return None if entry is None else entry.name
+
+
+def model_help(command: str) -> str:
+    """--model's help names the model used without it (for batch: the one shipped for --task)."""
+    text = "Zoo name or checkpoint path (see `vsrcli models list`). Default: "
+    if command == "batch":
+        return text + "the model shipped for --task."
+    default = default_model(command)
+    text += default if default else "none shipped yet, so --model is required"
+    if command == "upscale":
+        real = default_model(REAL_WORLD)
+        if real:
+            text += f"; with --real: {real}"
+    return text + "."
+
+
 def parameters(command: str) -> list[inspect.Parameter]:
     """The restore options of ``command`` (a task, or ``batch`` for all of them) as keyword parameters."""
     return [
         inspect.Parameter(
-            o.name, inspect.Parameter.KEYWORD_ONLY, annotation=o.annotation, default=o.declaration
+            o.name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=o.annotation,
+            default=typer.Option(None, "--model", "-m", help=model_help(command))
+            if o.name == "model"
+            else o.declaration,
         )
         for o in RESTORE_OPTIONS
         if command == "batch" or o.only in (None, command)
     ]
+
+
+def precision_notice(device: str, precision: str) -> str | None:
+    """The slow-precision warning (bf16 emulated on this CPU), printed before the work: after it, too late."""
+    if precision.strip().lower() not in ("bf16", "bfloat16"):
+        return None
+    from vsrcli.device import precision_warning, resolve_device
+    from vsrcli.errors import VsrError
+
+    try:
+        return precision_warning(precision, resolve_device(device))
+    except VsrError:
+        return None  # the run itself reports the bad device
 
 
 def restore_options(task: str, values: dict[str, Any], *, resume: bool) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,27 @@ def list_frames(folder: str | Path) -> list[Path]:
 
 
 _TORCHVISION_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_problem(data: bytes) -> str | None:
+    """What is wrong with a PNG file's structure (signature, chunk lengths, chunk CRCs), or None."""
+    if data[:8] != _PNG_SIGNATURE:
+        return "no PNG signature"
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 12 + length
+        name = kind.decode("latin-1", errors="replace")
+        if end > len(data):
+            return f"truncated in chunk {name}"
+        if zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
+            return f"chunk {name} fails its checksum"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "truncated before its end chunk"
 
 
 def _read_with_av(path: Path) -> np.ndarray:
@@ -50,11 +72,21 @@ def read_image(path: str | Path) -> np.ndarray:
     path = Path(path)
     if path.suffix.lower() not in _TORCHVISION_SUFFIXES:
         return _read_with_av(path)
+    if path.suffix.lower() == ".png":
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        problem = png_problem(raw)
+        if problem is not None:  # checked here: libpng in torchvision can crash on a damaged file
+            raise InputError(f"{path}: corrupt PNG ({problem})")
     try:
         data = read_file(str(path))
         img = decode_image(data, mode=ImageReadMode.UNCHANGED)
     except (RuntimeError, OSError) as exc:
-        raise InputError(f"{path}: cannot decode image ({exc})") from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        reason = reason if "Exception raised from" not in reason and ".cpp" not in reason else "corrupt"
+        raise InputError(f"{path}: cannot decode image ({reason})") from exc
     arr = img.permute(1, 2, 0).numpy()
     if arr.dtype == np.uint16:
         arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)

@@ -18,7 +18,9 @@ av is imported lazily so that ``vsrcli --help`` stays light.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vsrcli.errors import InputError, OutputError
+from vsrcli.errors import InputError, OutputError, UsageError
 from vsrcli.io import colour
 
 if TYPE_CHECKING:
@@ -128,6 +130,8 @@ def _check_file(path: Path) -> None:
         raise InputError(f"{path}: no such file")
     if path.is_dir():
         raise InputError(f"{path}: is a folder, not a video file")
+    if not path.is_file():  # a FIFO or a device: opening it could block forever, and it cannot be re-read
+        raise InputError(f"{path}: is not a regular file (a pipe or device); save the video to a file first")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
 
@@ -250,16 +254,22 @@ def probe(path: str | Path) -> VideoInfo:
         trc = colour.name_of(colour.TRC_NAMES, first.color_trc or ctx.color_trc)
         time_base = stream.time_base or Fraction(1, 1000)
         fps = stream.average_rate or stream.guessed_rate or stream.base_rate or Fraction(25)
+        start_pts = stream.start_time if stream.start_time is not None else (first.pts or 0)
         video_duration = _video_duration(stream, time_base)
+        if video_duration is not None and not stream.duration:
+            # Matroska's DURATION tag is where the stream ends, not how long it lasts: a file whose
+            # timestamps start at 10 s (-output_ts_offset 10) says 10.48 s for 12 frames
+            video_duration = max(0.0, video_duration - max(0.0, float(start_pts * time_base)))
         if video_duration is not None:
             duration = video_duration
         elif container.duration:
             duration = container.duration / 1_000_000
+            if "matroska" in container.format.name:  # Matroska's segment duration is an end time too
+                duration = max(0.0, duration - max(0.0, (container.start_time or 0) / 1_000_000))
         else:
             duration = 0.0
         exact = bool(stream.frames and stream.frames > 0)
         num_frames = int(stream.frames) if exact else round(duration * fps)
-        start_pts = stream.start_time if stream.start_time is not None else (first.pts or 0)
         container.seek(0)
         is_vfr = _guess_vfr(container, stream)
         sar = stream.sample_aspect_ratio
@@ -304,6 +314,39 @@ def probe(path: str | Path) -> VideoInfo:
             audio_streams=counts["audio"],
             subtitle_streams=counts["subtitle"],
             other_streams=counts["other"],
+        )
+
+
+def check_not_truncated(info: VideoInfo) -> None:
+    """Refuse, before any decoding, a file whose last packets stop well before the end its header promises.
+
+    Why: the same check after decoding (:class:`VideoReader`) comes only after the whole clip went through the
+    network. Reading the packets of the last two seconds (a seek, no decoding) is enough to see it.
+    """
+    if info.duration <= 0 or not (info.duration_is_video or info.num_frames_exact):
+        return
+    av = _av()
+    tb = info.time_base
+    step = 1 / info.fps if info.fps else Fraction(1, 25)
+    with _open_input(info.path) as container:
+        stream = _pick_video_stream(container, info.path)
+        target = info.start_pts + int(max(0.0, info.duration - 2.0) / tb)
+        end: int | None = None
+        try:
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size:
+                    stop = packet.pts + (packet.duration or round(step / tb))
+                    end = stop if end is None else max(end, stop)
+        except av.FFmpegError:
+            pass  # a damaged tail reads as an early end
+    if end is None:
+        return  # nothing readable near the end: leave the verdict to the decoder
+    reached = float((end - info.start_pts) * tb)
+    if reached < info.duration - 1.5 * float(step):
+        raise InputError(
+            f"{info.path}: truncated or corrupt video: its packets end at {reached:.2f} s of the "
+            f"{info.duration:.2f} s its header promises"
         )
 
 
@@ -495,9 +538,10 @@ class VideoReader:
         step = max(1, round(1 / (self.info.fps * self.info.time_base))) if self.info.fps else 1
         last: int | None = None
         index = 0
-        seeking = self.start_pts is not None
-        if seeking:
-            self._container.seek(self.start_pts, stream=stream, backward=True, any_frame=False)
+        start_pts = self.start_pts
+        seeking = start_pts is not None
+        if start_pts is not None:
+            self._container.seek(start_pts, stream=stream, backward=True, any_frame=False)
         decoded = self._container.decode(stream)
         while True:
             try:
@@ -509,11 +553,11 @@ class VideoReader:
                     f"{self.path}: corrupt or truncated video at frame {index} ({_reason(exc)})"
                 ) from exc
             pts = frame.pts
-            if seeking:
-                if pts is None or pts < self.start_pts:
+            if seeking and start_pts is not None:
+                if pts is None or pts < start_pts:
                     continue
-                if pts != self.start_pts:
-                    raise ValueError(f"no frame has pts {self.start_pts} (next is {pts})")
+                if pts != start_pts:
+                    raise ValueError(f"no frame has pts {start_pts} (next is {pts})")
                 seeking, index = False, self.start
             if pts is None or (last is not None and pts <= last):
                 pts = (last + step) if last is not None else 0
@@ -615,6 +659,8 @@ def choose_pix_fmt(codec: str, source: VideoInfo | None, width: int, height: int
     if source is not None and source.is_rgb:
         for d in depths:
             wanted += ["rgb24", "bgr0", "bgr24", "gbrp"] if d == 8 else [f"gbrp{d}le"]
+    if source is not None and source.is_gray:  # grey stays grey (no chroma a colour tint could sit in)
+        wanted += ["gray" if d == 8 else f"gray{d}le" for d in depths]
     for d in depths:
         wanted += [_yuv_name(sub, d), _yuv_name("420", d), _yuv_name("444", d)]
     if not offered:
@@ -644,6 +690,96 @@ def _subsampling(pix_fmt: str) -> tuple[int, int]:
     return {"444": (1, 1), "422": (2, 1), "420": (2, 2), "440": (1, 2), "411": (4, 1), "410": (4, 4)}[sub]
 
 
+#: Valid --crf of the encoders that take one (x264/x265: 0-51; VP9 and AV1: 0-63).
+CRF_RANGES = {
+    "libx264": (0, 51),
+    "libx264rgb": (0, 51),
+    "libx265": (0, 51),
+    "libvpx-vp9": (0, 63),
+    "libsvtav1": (0, 63),
+    "libaom-av1": (0, 63),
+}
+DEFAULT_CRF = 18  # visually lossless for x264/x265; the encoders' own default (23/28) softens restored detail
+DEFAULT_PRESET = "medium"
+#: The presets x264 and x265 know.
+X26X_PRESETS = (
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo",
+)  # fmt: skip
+
+
+def _matroska_codecs() -> set[str]:
+    av = _av()
+    with av.open(_Named("any.mkv"), mode="w") as container:
+        return set(container.supported_codecs)
+
+
+def default_codec(path: str | Path) -> str:
+    """H.264 for every container that takes it; VP9 for .webm (WebM holds only VP8/VP9/AV1)."""
+    return "libvpx-vp9" if Path(path).suffix.lower() == ".webm" else "libx264"
+
+
+class _Named(io.BytesIO):
+    """An in-memory file with a name, so FFmpeg guesses the container from the suffix as for a real file."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+def check_encoder(
+    path: str | Path,
+    codec: str | None = None,
+    crf: float | None = None,
+    preset: str | None = None,
+    format: str | None = None,
+) -> tuple[str, list[str]]:
+    """The encoder for ``path`` and notes on options it ignores; raises before anything is written.
+
+    Why: these choices used to fail (or be silently ignored) only at the first frame written, after the
+    decoding and the network had run. UsageError for a --crf out of the encoder's range or an unknown
+    x264/x265 preset; OutputError for an unknown encoder, one that is not a video encoder, a suffix FFmpeg has
+    no container for, or a container that cannot hold the encoder's format.
+    """
+    av = _av()
+    path = Path(path)
+    codec = codec or default_codec(path)
+    try:
+        encoder = av.Codec(codec, "w")
+    except (av.FFmpegError, ValueError) as exc:
+        raise OutputError(f"unknown output codec {codec!r}", hint="e.g. libx264, libx265, ffv1") from exc
+    if encoder.type != "video":
+        raise OutputError(f"{codec!r} is not a video encoder")
+    notes: list[str] = []
+    if crf is not None:
+        if codec not in CRF_RANGES:
+            notes.append(f"{codec} has no constant rate factor; --crf {crf:g} was ignored")
+        elif not CRF_RANGES[codec][0] <= crf <= CRF_RANGES[codec][1]:
+            lo, hi = CRF_RANGES[codec]
+            raise UsageError(f"--crf {crf:g} is out of range for {codec}: expected {lo} to {hi}")
+    if preset is not None:
+        if codec not in ("libx264", "libx264rgb", "libx265"):
+            notes.append(f"{codec} takes no --preset; --preset {preset} was ignored")
+        elif preset not in X26X_PRESETS:
+            raise UsageError(
+                f"--preset {preset}: unknown to {codec}", hint=f"one of {', '.join(X26X_PRESETS)}"
+            )
+    try:
+        container = av.open(_Named(path.name), mode="w", format=format)
+    except (ValueError, av.FFmpegError) as exc:
+        raise OutputError(
+            f"{path}: unknown container format for suffix {path.suffix!r}",
+            hint="use .mp4, .mkv, .mov or .webm",
+        ) from exc
+    with container:
+        supported = container.supported_codecs
+        if codec not in supported and encoder.canonical_name not in supported:
+            hint = "use .mkv (it holds every codec vsrcli writes)"
+            if path.suffix.lower() == ".webm":
+                hint = "use --codec libvpx-vp9, or .mkv"
+            raise OutputError(f"{path}: {container.format.name} cannot hold {codec} video", hint=hint)
+    return codec, notes
+
+
 @dataclass
 class _CopiedStream:
     """One source stream on its way into the output: packets copied, or decoded and re-encoded."""
@@ -651,6 +787,60 @@ class _CopiedStream:
     source: Any
     target: Any
     transcode: bool
+    convert: str | None = None  # text subtitles rewritten packet by packet into this codec
+
+
+# Per-stream tags that describe the old file (Matroska statistics, muxer names), not the content.
+_STREAM_STAT_KEYS = {"BPS", "DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "ENCODER", "HANDLER_NAME",
+                     "VENDOR_ID"}  # fmt: skip
+#: Text subtitle codecs whose cues vsrcli can rewrite for a container that does not take them.
+TEXT_SUBTITLES = ("mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text")
+
+
+def carry_stream_tags(source: Any, target: Any) -> None:
+    """Language, title and the other per-stream tags, and the dispositions (default, forced, comment...),
+    from a source stream to its copy; MP4 calls a track's title ``name``."""
+    for key, value in source.metadata.items():
+        if key.upper() in _STREAM_STAT_KEYS or key.upper().startswith("_STATISTICS"):
+            continue
+        if key == "name" and "title" not in source.metadata:
+            key = "title"
+        target.metadata[key] = value
+    try:
+        target.disposition = source.disposition
+    except (AttributeError, TypeError, ValueError):  # pragma: no cover - PyAV without the setter
+        pass
+
+
+def subtitle_text(codec: str, data: bytes) -> str:
+    """The plain text of one text-subtitle packet (styling dropped)."""
+    if codec == "mov_text":
+        size = int.from_bytes(data[:2], "big") if len(data) >= 2 else 0
+        text = data[2 : 2 + size].decode("utf-8", errors="replace")
+    else:
+        text = data.decode("utf-8", errors="replace")
+        if codec in ("ass", "ssa"):  # ReadOrder,Layer,Style,Name,MarginL,MarginR,MarginV,Effect,Text
+            text = text.split(",", 8)[-1]
+            text = re.sub(r"\{[^}]*\}", "", text).replace("\\N", "\n").replace("\\n", "\n")
+    return re.sub(r"<[^>]+>", "", text).strip("\x00")
+
+
+def subtitle_packet(codec: str, text: str) -> bytes:
+    """One packet of ``codec`` (mov_text or subrip) holding ``text``."""
+    data = text.encode("utf-8")
+    if codec == "mov_text":
+        return len(data).to_bytes(2, "big") + data
+    return data
+
+
+def subtitle_target(codec: str, supported: set[str] | frozenset[str]) -> str | None:
+    """The text codec a container takes for cues of ``codec`` (SubRip for Matroska, mov_text for MP4/MOV)."""
+    if codec not in TEXT_SUBTITLES:
+        return None
+    for target in ("subrip", "mov_text"):
+        if target in supported:
+            return target
+    return None
 
 
 @dataclass
@@ -700,9 +890,9 @@ class VideoWriter:
         height: int,
         fps: Fraction,
         time_base: Fraction | None = None,
-        codec: str = "libx264",
-        crf: float | None = 18,
-        preset: str | None = "medium",
+        codec: str | None = None,
+        crf: float | None = None,
+        preset: str | None = None,
         pix_fmt: str | None = None,
         copy_streams_from: str | Path | None = None,
         trim: bool = False,
@@ -731,12 +921,8 @@ class VideoWriter:
 
         self._sws = VideoReformatter()
 
-        try:
-            av.Codec(codec, "w")
-        except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(f"unknown output codec {codec!r}", hint="e.g. libx264, libx265, ffv1") from exc
-        if av.Codec(codec, "w").type != "video":
-            raise OutputError(f"{codec!r} is not a video encoder")
+        codec, _ = check_encoder(self.path, codec, crf, preset, format)  # ignored options: the caller says
+        self.codec = codec
         if pix_fmt is None:
             pix_fmt, notes = choose_pix_fmt(codec, source, self.width, self.height)
             self.warnings += notes
@@ -744,6 +930,8 @@ class VideoWriter:
             self._check_pix_fmt(codec, pix_fmt)
         self.pix_fmt = pix_fmt
         bits, _, self._out_gray, self._out_rgb, _ = _format_facts(pix_fmt)
+        # a grey source written in a YUV format the encoder offers instead of grey: neutral chroma
+        self._gray_content = bool(source is not None and source.is_gray and not self._out_gray)
         self.bit_depth = bits
 
         w, h = self.width, self.height
@@ -808,12 +996,12 @@ class VideoWriter:
                 hint="leave --pix-fmt unset (odd sizes then use 4:4:4) or use yuv444p",
             )
         opts = dict(options)
-        if crf is not None and codec in ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libsvtav1"):
-            opts.setdefault("crf", f"{crf:g}")
+        if codec in CRF_RANGES:
+            opts.setdefault("crf", f"{DEFAULT_CRF if crf is None else crf:g}")
             if codec == "libvpx-vp9":
                 opts.setdefault("b", "0")
-        if preset is not None and codec in ("libx264", "libx264rgb", "libx265"):
-            opts.setdefault("preset", preset)
+        if codec in ("libx264", "libx264rgb", "libx265"):
+            opts.setdefault("preset", preset or DEFAULT_PRESET)
         if codec == "libx265":
             opts.setdefault("x265-params", "log-level=error")
         rate = self.fps if self.fps.denominator < 1_000_000 else None
@@ -839,6 +1027,10 @@ class VideoWriter:
                 ctx.sample_aspect_ratio = self.source.sample_aspect_ratio
         if codec not in self._container.supported_codecs and ctx.name not in self._container.supported_codecs:
             raise OutputError(f"{self.path}: {self._container.format.name} cannot hold {codec} video")
+        try:  # open the encoder now: options it refuses fail here, before any frame is decoded
+            ctx.open()
+        except (av.FFmpegError, ValueError) as exc:
+            raise OutputError(f"{self.path}: {codec} refuses the options {opts} ({_reason(exc)})") from exc
         self._stream = stream
 
     def _setup_copies(self, src_path: Path, trim: bool) -> None:
@@ -850,7 +1042,9 @@ class VideoWriter:
         meta = {k: v for k, v in src.metadata.items() if k.lower() not in _MUXER_KEYS}
         out.metadata.update(meta)
         try:
-            main_index = _pick_video_stream(src, src_path).index
+            main = _pick_video_stream(src, src_path)
+            main_index = main.index
+            carry_stream_tags(main, self._stream)  # the video track's language and title
         except InputError:
             main_index = -1
         for s in src.streams:
@@ -858,33 +1052,50 @@ class VideoWriter:
             label = f"{s.type} stream #{s.index} ({name})"
             if s.type == "audio":
                 if name in supported or s.codec.name in supported:
-                    streams[s.index] = _CopiedStream(s, out.add_stream_from_template(s), transcode=False)
+                    target = out.add_stream_from_template(s)
+                    carry_stream_tags(s, target)
+                    streams[s.index] = _CopiedStream(s, target, transcode=False)
                     continue
                 target_codec = out.default_audio_codec
                 if target_codec in ("none", "", None) or target_codec not in av.codecs_available:
                     self.warnings.append(f"{label} cannot be stored in {out.format.name}; skipped")
                     continue
-                rate = s.codec_context.sample_rate
+                audio: Any = s  # an audio stream (PyAV's stubs type the loop variable as a plain Stream)
+                rate = audio.codec_context.sample_rate
                 rates = av.Codec(target_codec, "w").audio_rates or [rate]
                 if rate not in rates:
                     rate = min(rates, key=lambda r: (r < rate, abs(r - rate)))
-                target = out.add_stream(target_codec, rate=rate, layout=s.layout.name)
-                target.metadata.update(s.metadata)
+                target = out.add_stream(target_codec, rate=rate, layout=audio.layout.name)
+                carry_stream_tags(s, target)
                 streams[s.index] = _CopiedStream(s, target, transcode=True)
                 self.warnings.append(
                     f"{label} cannot be stored in {out.format.name}; converted to {target_codec}"
                 )
             elif s.type == "subtitle":
+                convert = subtitle_target(name, supported)
                 if name in supported or s.codec.name in supported:
-                    streams[s.index] = _CopiedStream(s, out.add_stream_from_template(s), transcode=False)
-                else:
+                    target = out.add_stream_from_template(s)
+                    carry_stream_tags(s, target)
+                    streams[s.index] = _CopiedStream(s, target, transcode=False)
+                elif convert is not None:
+                    target = out.add_mux_stream(convert)
+                    target.time_base = s.time_base
+                    carry_stream_tags(s, target)
+                    streams[s.index] = _CopiedStream(s, target, transcode=False, convert=convert)
                     self.warnings.append(
-                        f"{label} cannot be stored in {out.format.name}; skipped (use .mkv to keep it)"
+                        f"{label} converted to {convert} for {out.format.name} (text kept, styling dropped)"
                     )
+                else:
+                    mkv = not out.format.name.startswith("matroska") and name in _matroska_codecs()
+                    hint = "use .mkv to keep it" if mkv else "no container vsrcli writes holds it"
+                    self.warnings.append(f"{label} cannot be stored in {out.format.name}; skipped ({hint})")
             elif s.type == "attachment":
                 if out.format.name.startswith("matroska"):
                     filename = s.metadata.get("filename", f"attachment{s.index}")
-                    out.add_attachment(filename, s.mimetype or "application/octet-stream", s.data)
+                    attachment: Any = s  # an attachment stream (typed as a plain Stream)
+                    out.add_attachment(
+                        filename, attachment.mimetype or "application/octet-stream", attachment.data
+                    )
                 else:
                     self.warnings.append(f"{label} ({s.metadata.get('filename', '')}) dropped: not .mkv")
             elif s.type == "video" and s.disposition & av.stream.Disposition.attached_pic:
@@ -951,6 +1162,8 @@ class VideoWriter:
         """RGB -> an av.VideoFrame in the output pixel format and colour tags."""
         av = _av()
         fmt = self.pix_fmt
+        if self._gray_content and not self._out_rgb:
+            return self._gray_as_yuv(rgb, fmt)
         if self.bit_depth <= 8:
             if rgb.dtype == np.uint16:
                 rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
@@ -965,7 +1178,7 @@ class VideoWriter:
             return self._sws.reformat(
                 frame,
                 format=fmt,
-                dst_colorspace=colour.sws_colorspace(self.matrix),
+                dst_colorspace=colour.sws_colorspace(self.matrix),  # type: ignore[arg-type]  # names work too
                 dst_color_range=colour.sws_range(self.color_range),
             )
         if rgb.dtype == np.uint8:
@@ -985,6 +1198,19 @@ class VideoWriter:
             return self._from_planes([y], fmt)
         sx, sy = _subsampling(fmt)
         return self._from_planes([y, colour.subsample(u, sx, sy), colour.subsample(v, sx, sy)], fmt)
+
+    def _gray_as_yuv(self, rgb: np.ndarray, fmt: str) -> Any:
+        """Luma from RGB, chroma exactly neutral: grey in, grey out, whatever tint the network added."""
+        if self.bit_depth <= 8 and rgb.dtype == np.uint16:
+            rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        elif self.bit_depth > 8 and rgb.dtype == np.uint8:
+            rgb = rgb.astype(np.uint16) * 257
+        y, _, _ = colour.rgb_to_yuv(
+            rgb, bits=self.bit_depth, matrix=self.matrix, color_range=self.color_range, gray=True
+        )
+        sx, sy = _subsampling(fmt)
+        mid = np.full(((y.shape[0] + sy - 1) // sy, (y.shape[1] + sx - 1) // sx), 1 << (self.bit_depth - 1))
+        return self._from_planes([y, mid.astype(y.dtype), mid.astype(y.dtype)], fmt)
 
     def _from_planes(self, planes: list[np.ndarray], fmt: str) -> Any:
         av = _av()
@@ -1062,6 +1288,14 @@ class VideoWriter:
             for frame in frames:
                 self._mux_encoded(copied, frame)
             return
+        if copied.convert is not None:
+            text = subtitle_text(copied.source.codec_context.name, bytes(packet))
+            if not text.strip():
+                return  # mov_text marks the gaps between cues with empty samples
+            rewritten = _av().Packet(subtitle_packet(copied.convert, text))
+            rewritten.pts, rewritten.dts, rewritten.duration = packet.pts, packet.dts, packet.duration
+            rewritten.time_base = packet.time_base
+            packet = rewritten
         packet.stream = copied.target
         self._container.mux(packet)
         c.muxed[packet.stream.index] = c.muxed.get(packet.stream.index, 0) + 1

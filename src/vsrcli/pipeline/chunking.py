@@ -128,6 +128,8 @@ class SceneCutDetector:
 
     def _decide(self, frame: int, score: float, left: float | None, right: float | None) -> bool:
         """Is frame ``frame`` (difference ``score`` to its predecessor) the first of a new scene?"""
+        if left is None and right is None:
+            return False  # a single difference (a 2-frame clip) is no spike: nothing to compare it with
         baseline = float(np.median(self._history)) if self._history else 0.0
         neighbours = max(left or 0.0, right or 0.0)
         is_cut = (

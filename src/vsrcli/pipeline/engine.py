@@ -21,7 +21,7 @@ from vsrcli.errors import UsageError
 from vsrcli.pipeline.chunking import Window, fade_weights
 from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned
 from vsrcli.pipeline.options import RestoreOptions
-from vsrcli.pipeline.tiling import SizeRules, auto_tile, restore_window
+from vsrcli.pipeline.tiling import SizeRules, auto_tile, restore_window, user_tile
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -164,10 +164,21 @@ class Engine:
             return estimate_sigma(source.head(NOISE_FRAMES)), True
         return float(sigma), False
 
-    def tile_for(self, height: int, width: int) -> int | None:
-        """The tile side for frames of this size: as asked, or from free memory for a whole window."""
+    def user_tile(self, warnings: list[str] | None = None) -> int | None:
+        """The asked ``--tile`` (0: none), raised to this model's smallest useful tile (a note in
+        ``warnings`` says so); None when the tile is automatic."""
+        if self.options.tile is None:
+            return None
+        tile, note = user_tile(self.options.tile, self.options.tile_overlap, self.rules)
+        if note and warnings is not None and note not in warnings:
+            warnings.append(note)
+        return tile
+
+    def tile_for(self, height: int, width: int, warnings: list[str] | None = None) -> int | None:
+        """The tile side for frames of this size: as asked (never below the smallest useful tile), or from
+        free memory for a whole window."""
         if self.options.tile is not None:
-            return self.options.tile or None
+            return self.user_tile(warnings)
         window = self.options.chunk + 2 * self.options.overlap
         return auto_tile(self.net, self.rules, window, height, width, self.device, self.dtype)
 
@@ -210,11 +221,17 @@ class WindowRestorer:
     on_retry: Callable[[int], None] | None = None
     tail: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.uint8))
 
-    def restore(self, frames: Sequence[np.ndarray], win: Window) -> tuple[np.ndarray, np.ndarray]:
+    def restore(
+        self,
+        frames: Sequence[np.ndarray],
+        win: Window,
+        on_tile: Callable[[int, int], None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(core, tail) of window ``win`` from its decoded ``frames`` [win.start, win.stop).
 
         The core's first frames are blended with the previous window's tail; the new tail (the frames the
-        next window fades in over) is kept for that window and returned.
+        next window fades in over) is kept for that window and returned. ``on_tile(done, total)`` follows
+        every network call, so progress can move within a long window.
         """
         e = self.engine
         x = to_tensor(frames, self.level)
@@ -228,6 +245,7 @@ class WindowRestorer:
             tile_overlap=e.options.tile_overlap,
             keep=win.keep,
             on_retry=self.on_retry,
+            on_tile=on_tile,
         )
         del x
         out = to_frames(y, frames[0].dtype)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from vsrcli.device import precision_warning
 from vsrcli.errors import InputError, OutputError
 from vsrcli.pipeline.chunking import SceneCutDetector, Window, next_window
 from vsrcli.pipeline.engine import DownloadCallback, Engine, WindowRestorer
@@ -37,13 +38,22 @@ __all__ = ["Progress", "ProgressCallback", "RestoreOptions", "RestoreReport", "r
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a run stands: frames written so far, the total if known, and the processing speed."""
+    """Where a run stands: frames done so far (within a window: the share of its network calls made), the
+    total if known, the processing speed, and what is running now (``stage``, e.g. ``frames 0-39``)."""
 
     done: int
     total: int | None
     fps: float
     elapsed_s: float
     chunk: int
+    stage: str = ""
+
+    @property
+    def eta_s(self) -> float | None:
+        """Seconds left at the current speed; None until a speed and a total are known."""
+        if not self.total or self.fps <= 0:
+            return None
+        return max(0, self.total - self.done) / self.fps
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -91,7 +101,7 @@ def restore_video(
     source = open_source(src_path, options.start, options.end)
     out_path = Path(output) if output is not None else default_output(src_path, options.task)
     folder_out = source.kind == "folder" if output is None else is_folder_output(out_path)
-    check_output(out_path, src_path, options.overwrite)
+    check_output(out_path, src_path, options.overwrite, folder=folder_out)
 
     engine = Engine.load(options, on_download=on_download)
     rules = engine.rules
@@ -106,10 +116,11 @@ def restore_video(
         device=str(engine.device),
         precision=engine.precision_name,
     )
-    level, estimated = engine.resolve_sigma(source, report.warnings)
-    report.sigma, report.sigma_estimated = level, estimated
-    report.tile = engine.tile_for(source.height, source.width)
-
+    slow_precision = precision_warning(options.precision, engine.device)
+    if slow_precision:
+        report.warnings.append(slow_precision)
+    # the output (container, encoder and its options) is opened before anything is decoded (noise estimate,
+    # automatic tile), so a bad option or path fails in a second, not after the whole clip
     if folder_out:
         names = [p.name for p in source.files[source.start : source.end]] if source.kind == "folder" else None
         sink: Any = FolderSink(out_path, names)
@@ -127,18 +138,21 @@ def restore_video(
             pix_fmt=options.pix_fmt,
         )
     sink = BackgroundSink(sink, depth=1)  # encoding overlaps the next chunk's network pass
+    try:
+        level, estimated = engine.resolve_sigma(source, report.warnings)
+        report.sigma, report.sigma_estimated = level, estimated
+        report.tile = engine.tile_for(source.height, source.width, report.warnings)
 
-    partial: Partial | None = None
-    if options.resume:
-        settings = engine.identity(level, source.start, source.end)
-        partial = Partial(out_path, input_identity(src_path), settings)
-        try:
+        partial: Partial | None = None
+        if options.resume:
+            settings = engine.identity(level, source.start, source.end)
+            partial = Partial(out_path, input_identity(src_path), settings)
             partial.open()
-        except BaseException:
-            sink.abort()
-            raise
-        if partial.discarded:
-            report.warnings.append("an unrelated partial run was found and discarded")
+            if partial.discarded:
+                report.warnings.append("an unrelated partial run was found and discarded")
+    except BaseException:
+        sink.abort()
+        raise
 
     def retry(new_tile: int) -> None:
         report.warnings.append(f"out of memory: retried with {new_tile}-pixel tiles")
@@ -169,6 +183,74 @@ def restore_video(
     return report
 
 
+def per_frame_modules(net: Any) -> list[Any]:
+    """Submodules the BasicVSR++ family runs once per frame per pass: each propagation branch's backbone
+    and the reconstruction; empty for a network without them."""
+    from torch import nn
+
+    found: list[Any] = []
+    backbone = getattr(net, "backbone", None)
+    if isinstance(backbone, nn.ModuleDict):
+        found += list(backbone.values())
+    reconstruction = getattr(net, "reconstruction", None)
+    if isinstance(reconstruction, nn.Module):
+        found.append(reconstruction)
+    return found
+
+
+class WindowMeter:
+    """Progress inside one window, so the count moves while a call that takes minutes runs.
+
+    Why: a window of 40 frames plus context is one network call; on a CPU that is minutes without a sign.
+    The meter counts finished tiles and, within a call, the per-frame modules (:func:`per_frame_modules`,
+    through forward hooks that only count), and reports the share of the window's frames done. A finished
+    window is reported by the caller once its frames are written.
+    """
+
+    def __init__(self, net: Any, progress: ProgressCallback | None, total: int | None, t0: float) -> None:
+        self.progress, self.total, self.t0 = progress, total, t0
+        self.per_frame = per_frame_modules(net) if progress is not None else []
+        self.handles = [m.register_forward_hook(self._tick) for m in self.per_frame]
+        self.base = self.n_core = self.frames = self.index = self.ticks = self.tiles_done = 0
+        self.tiles = 1
+        self.stage, self.speed, self.shown = "", 0.0, -1
+        self.began = time.monotonic()
+
+    def start(self, base: int, n_core: int, frames: int, stage: str, index: int, speed: float) -> None:
+        self.base, self.n_core, self.frames, self.stage, self.index, self.speed = (
+            base, n_core, frames, stage, index, speed,
+        )  # fmt: skip
+        self.ticks, self.tiles_done, self.tiles, self.shown = 0, 0, 1, -1
+        self.began = time.monotonic()
+        self._emit(0)
+
+    def tile(self, done: int, calls: int) -> None:
+        self.tiles_done, self.tiles, self.ticks = done, max(1, calls), 0
+        if done < calls:
+            self._emit(self.n_core * done // self.tiles)
+
+    def _tick(self, *_: Any) -> None:
+        self.ticks += 1
+        expected = max(1, len(self.per_frame) * self.frames)
+        within = min(self.ticks / expected, 0.99)  # a network that runs twice must not reach the end early
+        self._emit(int(self.n_core * (self.tiles_done + within) / self.tiles))
+
+    def _emit(self, part: int) -> None:
+        if self.progress is None or part == self.shown or part >= self.n_core > 0:
+            return
+        self.shown = part
+        now = time.monotonic()
+        speed = self.speed
+        if not speed and part > 0:  # the first window: its own pace so far, so an ETA shows early
+            speed = part / max(now - self.began, 1e-9)
+        self.progress(Progress(self.base + part, self.total, speed, now - self.t0, self.index, self.stage))
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
 def _run(
     source: FrameSource,
     sink: Any,
@@ -196,6 +278,7 @@ def _run(
     if progress is not None:
         progress(Progress(0, source.total, 0.0, time.monotonic() - t0, 0))
     it = Prefetch(source.frames(), chunk + 2 * overlap)
+    meter = WindowMeter(restorer.engine.net, progress, source.total, t0)
     try:
         eof = False
         while True:
@@ -234,7 +317,13 @@ def _run(
                 report.resumed_chunks += 1
             else:
                 began = time.monotonic()
-                core, tail = restorer.restore(frames[win.start - base : win.stop - base], win)
+                n_core = win.core_stop - win.core_start
+                stage = f"frames {source.start + win.core_start}-{source.start + win.core_stop - 1}"
+                meter.start(
+                    report.frames, n_core, max(win.stop - win.start, restorer.engine.rules.min_frames),
+                    stage, index, computed_frames / compute_time if compute_time else 0.0,
+                )  # fmt: skip
+                core, tail = restorer.restore(frames[win.start - base : win.stop - base], win, meter.tile)
                 if partial is not None:
                     partial.save(win.index, win.core_start, win.core_stop, core, tail)
                 computed_frames += len(core)
@@ -261,6 +350,7 @@ def _run(
                     )
                 )
     finally:
+        meter.close()
         it.close()
     if decoded == 0:
         raise InputError(f"{source.path}: no frames to restore")

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from vsrcli.errors import OutputError
 
 MANIFEST = "manifest.json"
 VERSION = 1
@@ -80,11 +83,22 @@ class Partial:
             ):
                 self.segments = dict(data.get("segments", {}))
                 return
-        if self.folder.exists():
+        if self.folder.exists() or self.folder.is_symlink():
+            if not self._only_ours():
+                raise OutputError(
+                    f"{self.folder}: holds files vsrcli did not write; move it away to use --resume here"
+                )
             self.discarded = True
             shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
         self._save()
+
+    def _only_ours(self) -> bool:
+        """The folder holds nothing but a manifest and segment files (so discarding it loses nothing else)."""
+        if self.folder.is_symlink() or not self.folder.is_dir():
+            return False
+        pattern = re.compile(r"^(manifest\.json|\.manifest\.json\.tmp|\.?seg_\d+(_tail)?\.npy(\.tmp)?)$")
+        return all(p.is_file() and pattern.match(p.name) for p in self.folder.iterdir())
 
     def _save(self) -> None:
         data = {

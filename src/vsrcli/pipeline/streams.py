@@ -7,6 +7,7 @@ or Ctrl-C removes the temporary file or folder. The input is only ever opened fo
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -152,6 +153,9 @@ def open_source(path: str | Path, start: int | None = None, end: int | None = No
     path = Path(path)
     first, end = _check_range(start, end)
     if not path.exists():
+        for parent in path.parents:
+            if parent.exists() and not parent.is_dir():
+                raise InputError(f"{path}: {parent} is a file, not a folder")
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
         from vsrcli.io.frames import list_frames, read_image
@@ -177,6 +181,8 @@ def open_source(path: str | Path, start: int | None = None, end: int | None = No
         )
     video = _video_module()
     info = video.probe(path)
+    if end is None:  # a whole clip must be whole: refuse a truncated file now, not after decoding it
+        video.check_not_truncated(info)
     n = getattr(info, "num_frames", None) or None
     if n is not None and first >= n:
         raise InputError(f"{path}: --start {first} is past the last frame ({n} frames)")
@@ -198,7 +204,11 @@ def open_source(path: str | Path, start: int | None = None, end: int | None = No
 
 def is_folder_output(path: Path) -> bool:
     """A folder is meant when it exists as one, ends with a separator, or has no suffix."""
-    return path.is_dir() or str(path).endswith(("/", os.sep)) or path.suffix == ""
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # a name too long: check_output says so
+        is_dir = False
+    return is_dir or str(path).endswith(("/", os.sep)) or path.suffix == ""
 
 
 def default_output(source: Path, task: str) -> Path:
@@ -217,22 +227,140 @@ def default_output(source: Path, task: str) -> Path:
     return candidate
 
 
-def check_output(output: Path, source: Path, overwrite: bool) -> None:
-    """Refuse the input itself, an existing output without ``overwrite``, and unwritable folders."""
-    if output.exists() and source.exists() and output.resolve() == source.resolve():
+#: What vsrcli writes into a frame folder (FolderSink): a folder holding only these may be replaced.
+FRAME_OUTPUT_SUFFIXES = (".png",)
+#: Output suffixes of video files; anything else with a suffix is refused before any work.
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".nut")
+
+
+def is_frame_output_folder(path: Path) -> bool:
+    """A folder vsrcli could have written: only PNG files, no subfolders, links or other files."""
+    try:
+        entries = list(path.iterdir())
+    except OSError:
+        return False
+    return all(
+        e.is_file() and not e.is_symlink() and e.suffix.lower() in FRAME_OUTPUT_SUFFIXES for e in entries
+    )
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def check_output(output: Path, source: Path, overwrite: bool, *, folder: bool | None = None) -> None:
+    """Refuse, before any work, every output that could destroy something vsrcli did not write.
+
+    The input itself, a folder holding the input, a path inside an input frame folder, an existing output
+    without ``overwrite``, and, even with ``overwrite``, anything vsrcli would not have written (a folder
+    with other files, a file where a frame folder goes, a folder where a video goes); also unknown video
+    suffixes and parents that are missing, files or unwritable. ``folder``: a frame folder is meant
+    (default: :func:`is_folder_output`).
+    """
+    try:
+        _check_output(output, source, overwrite, folder)
+    except OSError as exc:  # a name too long, a symlink loop: whatever the OS says, on one line
+        raise OutputError(f"{output}: {exc.strerror or exc}") from exc
+
+
+def _check_output(output: Path, source: Path, overwrite: bool, folder: bool | None) -> None:
+    folder = is_folder_output(output) if folder is None else folder
+    if output.name in ("", ".", ".."):
+        raise OutputError(f"{output}: name a new file or folder for the output, not {str(output)!r}")
+    try:
+        out_abs, src_abs = output.resolve(), source.resolve()
+    except (OSError, RuntimeError) as exc:  # symlink loops
+        raise OutputError(f"{output}: cannot resolve the path ({exc})") from exc
+    if out_abs == src_abs:
         raise OutputError(f"{output}: is the input; choose another output")
-    if output.exists() and not overwrite:
-        raise OutputError(f"{output}: already exists", hint="pass --overwrite to replace it")
+    if _inside(src_abs, out_abs):
+        raise OutputError(f"{output}: holds the input {source}; choose another output")
+    if source.is_dir() and _inside(out_abs, src_abs):
+        raise OutputError(f"{output}: is inside the input frame folder {source}; choose another output")
+    if not folder and output.suffix.lower() not in VIDEO_OUTPUT_SUFFIXES:
+        raise OutputError(
+            f"{output}: unknown output extension {output.suffix!r}",
+            hint="use .mp4, .mkv, .mov or .webm, or a name without extension for a folder of PNG frames",
+        )
+    if output.exists() or output.is_symlink():
+        if output.is_dir() and not folder:
+            raise OutputError(f"{output}: is a folder; give a video file name (e.g. {output / 'out.mp4'})")
+        if folder and not output.is_dir():
+            raise OutputError(f"{output}: is a file, not a folder of frames; choose another output")
+        if folder and not is_frame_output_folder(output):
+            raise OutputError(
+                f"{output}: folder holds files vsrcli did not write; it replaces only a folder of PNG "
+                "frames, so choose a new folder"
+            )
+        if not overwrite:
+            raise OutputError(f"{output}: already exists", hint="pass --overwrite to replace it")
+    check_parent(output)
+
+
+def check_parent(output: Path) -> None:
+    """The output's folder exists, is a folder and can be written; one plain line when not."""
     parent = output.parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise OutputError(f"{output}: {p} is a file, not a folder")
+            break
     if not parent.is_dir():
         raise OutputError(f"{output}: folder {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise OutputError(f"{output}: folder {parent} is not writable")
+    longest = len(os.fsencode(temp_path(output).name)) + 8  # the hidden temporary name is the longest
+    try:
+        limit = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    if longest > limit:
+        raise OutputError(f"{output}: file name too long (at most about {limit - 40} bytes here)")
 
 
 def temp_path(final: Path) -> Path:
     """Hidden sibling of the final path, keeping the suffix so the container is chosen from it."""
     return final.parent / f".{final.stem}.vsrcli-tmp-{os.getpid()}{final.suffix}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process (or an absurd number): leave its files alone
+    return True
+
+
+def stale_temporaries(final: Path) -> list[Path]:
+    """Temporaries of ``final`` left by a run that was killed (kill -9, the OOM killer): their writer's
+    process id, which their name carries, no longer runs on this machine."""
+    patterns = (
+        re.compile(rf"^\.{re.escape(final.stem)}\.vsrcli-tmp-(\d+){re.escape(final.suffix)}$"),
+        re.compile(rf"^\.{re.escape(final.name)}\.vsrcli-(?:tmp|old)-(\d+)$"),
+    )
+    try:
+        siblings = list(final.parent.iterdir())
+    except OSError:
+        return []
+    stale = []
+    for path in siblings:
+        for pattern in patterns:
+            match = pattern.match(path.name)
+            if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+                stale.append(path)
+                break
+    return sorted(stale)
+
+
+def clean_stale_temporaries(final: Path) -> list[str]:
+    """Remove :func:`stale_temporaries`; one warning per removed path."""
+    notes = []
+    for path in stale_temporaries(final):
+        _remove(path)
+        notes.append(f"removed {path}, the unfinished output of a run that was killed")
+    return notes
 
 
 def _remove(path: Path) -> None:
@@ -243,14 +371,16 @@ def _remove(path: Path) -> None:
 
 
 def _replace(tmp: Path, final: Path) -> None:
-    """Atomic rename; an existing output (only with --overwrite) is replaced."""
+    """Atomic rename; an existing output (only with --overwrite) is replaced if vsrcli could have made it."""
     if final.is_dir() and not final.is_symlink():
+        if not tmp.is_dir() or not is_frame_output_folder(final):
+            raise OutputError(f"{final}: is a folder vsrcli did not write; left as it is")
         old = final.parent / f".{final.name}.vsrcli-old-{os.getpid()}"
         os.replace(final, old)
         os.replace(tmp, final)
         shutil.rmtree(old, ignore_errors=True)
     else:
-        if tmp.is_dir() and final.exists():
+        if tmp.is_dir() and (final.exists() or final.is_symlink()):
             final.unlink()
         os.replace(tmp, final)
 
@@ -263,7 +393,7 @@ class FolderSink:
         self.tmp = final.parent / f".{final.name}.vsrcli-tmp-{os.getpid()}"
         self.names = names
         self.count = 0
-        self.warnings: list[str] = []
+        self.warnings: list[str] = clean_stale_temporaries(final)
         try:
             self.tmp.mkdir()
         except OSError as exc:
@@ -313,6 +443,8 @@ class VideoSink:
         self.final = final
         self.tmp = temp_path(final)
         kwargs = {k: v for k, v in options.items() if v is not None}
+        _, ignored = video.check_encoder(final, kwargs.get("codec"), kwargs.get("crf"), kwargs.get("preset"))
+        self._notes = clean_stale_temporaries(final) + ignored
         copy_from = source.path if source.kind == "video" else None
         try:
             self._writer = video.VideoWriter(
@@ -334,7 +466,7 @@ class VideoSink:
 
     @property
     def warnings(self) -> list[str]:
-        return list(getattr(self._writer, "warnings", []) or [])
+        return self._notes + list(getattr(self._writer, "warnings", []) or [])
 
     def write(self, frames: np.ndarray, pts: list[int]) -> None:
         self._writer.write(frames, pts)

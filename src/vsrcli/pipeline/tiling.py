@@ -51,6 +51,24 @@ class SizeRules:
         return self.padded(max(self.min_size, 16))
 
 
+def user_tile(tile: int, tile_overlap: int, rules: SizeRules) -> tuple[int | None, str | None]:
+    """The tile to use for ``--tile`` (0: none) and a note when it had to be raised.
+
+    Why: a tile below the network's minimum is padded up to it anyway, and one at most twice the overlap
+    advances by a pixel or two, so ``--tile 1`` or ``--tile 16 --tile-overlap 40`` would make thousands of
+    calls per frame. Such a tile is raised to the smallest useful one (as automatic tiles are), which also
+    keeps the overlap below half the tile.
+    """
+    if tile == 0:
+        return None, None
+    floor = max(rules.smallest_tile(), 2 * tile_overlap)
+    floor = math.ceil(floor / rules.size_multiple) * rules.size_multiple
+    if tile >= floor:
+        return tile, None
+    why = f"this model's smallest useful tile with --tile-overlap {tile_overlap}"
+    return floor, f"--tile {tile} is below {why}; using {floor}-pixel tiles"
+
+
 def pad_spatial(x: torch.Tensor, height: int, width: int, mode: str = "replicate") -> torch.Tensor:
     """Pad (N, T, C, h, w) at the bottom and right to (height, width); reflect falls back to replicate."""
     import torch.nn.functional as F
@@ -140,10 +158,12 @@ def run_tiled(
     tile: int | None,
     tile_overlap: int = DEFAULT_TILE_OVERLAP,
     keep: slice | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """Restore (1, T, C, h, w) in [0, 1] and return the ``keep`` frames as (K, 3, s*h, s*w) CPU float32.
 
-    ``tile`` is the tile side in input pixels (None: whole frame).
+    ``tile`` is the tile side in input pixels (None: whole frame). ``on_tile(done, total)`` follows every
+    network call, so progress can move within a long window.
     """
     import torch
 
@@ -151,9 +171,13 @@ def run_tiled(
     keep = keep or slice(0, t)
     s = rules.scale
     if tile is None or (tile >= h and tile >= w):
-        return _forward(model, x, rules, device, dtype)[0, keep]
+        whole = _forward(model, x, rules, device, dtype)[0, keep]
+        if on_tile is not None:
+            on_tile(1, 1)
+        return whole
     th, tw = min(tile, h), min(tile, w)
     overlap = max(0, min(tile_overlap, th - 1, tw - 1))
+    calls, done = len(tile_starts(h, th, overlap)) * len(tile_starts(w, tw, overlap)), 0
     frames = len(range(t)[keep])
     acc = torch.zeros(frames, 3, h * s, w * s)
     norm = torch.zeros(1, 1, h * s, w * s)
@@ -166,6 +190,9 @@ def run_tiled(
             acc[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += out * weight
             norm[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += weight
             del out
+            done += 1
+            if on_tile is not None:
+                on_tile(done, calls)
     return acc / norm
 
 
@@ -203,6 +230,7 @@ def restore_window(
     tile_overlap: int,
     keep: slice | None = None,
     on_retry: Callable[[int], None] | None = None,
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> tuple[torch.Tensor, int | None]:
     """:func:`run_tiled` with out-of-memory recovery: halve the tile and retry the same frames until the
     smallest useful tile also fails, then raise OutOfMemoryError. Returns the output and the tile that worked.
@@ -220,6 +248,7 @@ def restore_window(
                 tile=tile,
                 tile_overlap=tile_overlap,
                 keep=keep,
+                on_tile=on_tile,
             ), tile
         except Exception as exc:
             if not is_out_of_memory(exc):
