@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vsrcli.errors import InputError, OutputError
-from vsrcli.io import colour
+from vsrcli.io import colour, encoders
 
 if TYPE_CHECKING:
     import av
@@ -737,7 +737,10 @@ class VideoWriter:
             raise OutputError(f"unknown output codec {codec!r}", hint="e.g. libx264, libx265, ffv1") from exc
         if av.Codec(codec, "w").type != "video":
             raise OutputError(f"{codec!r} is not a video encoder")
-        if pix_fmt is None:
+        encoders.require(codec)  # a hardware encoder without its hardware: one line, before any decoding
+        if pix_fmt is None and encoders.is_hardware(codec):
+            pix_fmt = encoders.pixel_format(codec, source.bit_depth if source else 8)
+        elif pix_fmt is None:
             pix_fmt, notes = choose_pix_fmt(codec, source, self.width, self.height)
             self.warnings += notes
         else:
@@ -807,7 +810,7 @@ class VideoWriter:
                 f"{self.pix_fmt} needs an even width and height, got {self.width}x{self.height}",
                 hint="leave --pix-fmt unset (odd sizes then use 4:4:4) or use yuv444p",
             )
-        opts = dict(options)
+        opts = {**encoders.quality_options(codec, crf, preset), **options}
         if crf is not None and codec in ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libsvtav1"):
             opts.setdefault("crf", f"{crf:g}")
             if codec == "libvpx-vp9":
@@ -984,7 +987,9 @@ class VideoWriter:
         if u is None or v is None:
             return self._from_planes([y], fmt)
         sx, sy = _subsampling(fmt)
-        return self._from_planes([y, colour.subsample(u, sx, sy), colour.subsample(v, sx, sy)], fmt)
+        twin = encoders.PLANAR_TWIN.get(fmt)  # p010le: filled as planar 10-bit, repacked by swscale
+        frame = self._from_planes([y, colour.subsample(u, sx, sy), colour.subsample(v, sx, sy)], twin or fmt)
+        return frame if twin is None else self._sws.reformat(frame, format=fmt)
 
     def _from_planes(self, planes: list[np.ndarray], fmt: str) -> Any:
         av = _av()
