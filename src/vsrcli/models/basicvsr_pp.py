@@ -39,13 +39,13 @@ class SecondOrderDeformableAlignment(DeformConvBase):
         super().__init__(in_channels, out_channels, 3, 1, deform_groups)
         self.max_residue_magnitude = max_residue_magnitude
         mid = out_channels
-        self.conv_offset = nn.Sequential(
+        self.conv_offset = nn.Sequential(  # activations in place on each conv's fresh output
             nn.Conv2d(3 * mid + 4, mid, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
             nn.Conv2d(mid, mid, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
             nn.Conv2d(mid, mid, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
             nn.Conv2d(mid, 27 * deform_groups, 3, 1, 1),
         )
         nn.init.zeros_(self.conv_offset[-1].weight)
@@ -187,7 +187,7 @@ class BasicVSRPlusPlusNet(nn.Module):
             feat = torch.cat(
                 [feat_current] + [feats[k][idx].to(device) for k in earlier] + [feat_prop], dim=1
             )
-            feat_prop = feat_prop + self.backbone[name](feat)
+            feat_prop = self.backbone[name](feat).add_(feat_prop)  # the backbone's output is fresh
             out.append(feat_prop.cpu() if cache else feat_prop)
             if cache:
                 torch.cuda.empty_cache()

@@ -63,7 +63,9 @@ class ResidualBlockNoBN(nn.Module):
         init_kaiming(self.conv2, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
+        # In place on fresh conv outputs (autograd-safe: conv saves its input, not its output): on a CPU every
+        # new full-size tensor costs page faults as well as a memory pass.
+        return self.conv2(F.relu(self.conv1(x), inplace=True)).add_(x)
 
 
 class ResidualBlocksWithInputConv(nn.Module):
@@ -73,7 +75,7 @@ class ResidualBlocksWithInputConv(nn.Module):
         super().__init__()
         self.main = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),  # on the conv's fresh output
             nn.Sequential(*[ResidualBlockNoBN(out_channels) for _ in range(num_blocks)]),
         )
 
