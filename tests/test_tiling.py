@@ -150,6 +150,7 @@ def test_an_untiled_window_converts_only_the_kept_frames():
     """Context frames are cropped before the float32 conversion and the download: the result's buffer holds
     the 2 kept frames, not the 6 of the window (bytes counted through its storage)."""
     net, x = _HalfOut(), clip(6, 8, 10)
-    y = run_tiled(net, x, rules=SizeRules.of(net), device=CPU, dtype=torch.float32, tile=None, keep=slice(2, 4))
+    rules = SizeRules.of(net)
+    y = run_tiled(net, x, rules=rules, device=CPU, dtype=torch.float32, tile=None, keep=slice(2, 4))
     torch.testing.assert_close(y, net(x)[0, 2:4].float())
     assert y.untyped_storage().nbytes() == 2 * 3 * 16 * 20 * 4

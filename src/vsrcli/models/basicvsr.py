@@ -10,6 +10,7 @@ from vsrcli.models.layers.blocks import (
     PixelShufflePack,
     ResidualBlocksWithInputConv,
     check_min_size,
+    conv_act,
     is_mirror_extended,
     lrelu,
 )
@@ -58,7 +59,7 @@ def _head(net: nn.Module, feat: torch.Tensor, inplace: bool, guide: torch.Tensor
     feat = F.leaky_relu(net.upsample2(feat), 0.1, inplace=inplace)
     if guide is not None:
         feat = torch.cat([feat, guide], dim=1)
-    feat = F.leaky_relu(net.conv_hr(feat), 0.1, inplace=inplace)
+    feat = conv_act(net.conv_hr, feat, "leaky_relu")  # fused at CPU inference, else in place
     body = getattr(net, "head_body", None)
     if body is not None:
         feat = body(feat)

@@ -17,6 +17,7 @@ from vsrcli.models.layers.blocks import (
     ResidualBlockNoBN,
     ResidualBlocksWithInputConv,
     check_min_size,
+    conv_act,
     is_mirror_extended,
 )
 from vsrcli.models.layers.deform import DeformConvBase
@@ -54,9 +55,10 @@ class SecondOrderDeformableAlignment(DeformConvBase):
     def forward(
         self, x: torch.Tensor, extra_feat: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
     ) -> torch.Tensor:
-        out = self.conv_offset(
-            torch.cat([extra_feat, flow_1.to(extra_feat.dtype), flow_2.to(extra_feat.dtype)], 1)
-        )
+        out = torch.cat([extra_feat, flow_1.to(extra_feat.dtype), flow_2.to(extra_feat.dtype)], 1)
+        for i in (0, 2, 4):
+            out = conv_act(self.conv_offset[i], out, "leaky_relu")
+        out = self.conv_offset[6](out)
         offset, mask = self.offsets_and_mask(out, self.max_residue_magnitude, (flow_1, flow_2))
         return self.deform(x, offset, mask)
 

@@ -140,10 +140,9 @@ def _deform_rows(
 
     off = offset[:, :, r0:r1].to(pos_dtype).reshape(n, g, kk, 2, rows, wo)
     if torch.is_grad_enabled() and off.requires_grad:
-        grid = torch.stack(
-            (torch.addcmul(base_x, off[:, :, :, 1], scale_x), torch.addcmul(base_y, off[:, :, :, 0], scale_y)),
-            dim=-1,
-        ).view(n * g, kk * rows, wo, 2)
+        gx = torch.addcmul(base_x, off[:, :, :, 1], scale_x)
+        gy = torch.addcmul(base_y, off[:, :, :, 0], scale_y)
+        grid = torch.stack((gx, gy), dim=-1).view(n * g, kk * rows, wo, 2)
     else:
         # grid_sample's (x, y) grid, each half written in place by one fused multiply-add: no stacked copy
         grid6 = torch.empty((n, g, kk, rows, wo, 2), device=dev, dtype=pos_dtype)
