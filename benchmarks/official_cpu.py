@@ -1,8 +1,9 @@
 """BasicVSR++ c64n7 on the CPU: vsrcli's network against the official implementation's cost, and against the
 machine's fp32 convolution ceiling, from one run (issue 19's CPU bar: >= 1.5x and >= 75%).
 
-- reference: the same network and weights with torchvision's DCN, NCHW, float32 (the official code's cost);
-- vsrcli: vsrcli's own DCN (``VSRCLI_DEFORM_BACKEND=auto`` on a CPU), NCHW;
+- reference: the same network and weights with torchvision's DCN, NCHW, float32, plain convolutions with
+  their activations and residual additions as separate ops (the official code's cost);
+- vsrcli: vsrcli's own DCN (``VSRCLI_DEFORM_BACKEND=auto`` on a CPU) and fused convolutions, NCHW;
 - vsrcli channels_last: the same with the weights in channels_last (``--layouts`` to choose).
 
 The ceiling is a 64->64 3x3 convolution on a 4x64x180x320 tensor (best of NCHW and channels_last, measured
@@ -25,6 +26,7 @@ import time
 import torch
 
 from vsrcli.models.arch import build_network
+from vsrcli.models.layers.blocks import fused_convs
 from vsrcli.models.layers.deform import use_deform_backend
 
 GOLDEN_TOLERANCE = 1e-4  # tests/test_networks_forward.py
@@ -68,7 +70,13 @@ def conv_ceiling(repeats: int = 3) -> float:
 def count_flops(net: torch.nn.Module, frames: torch.Tensor) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
-    with use_deform_backend("fast"), torch.inference_mode(), FlopCounterMode(display=False) as counter:
+    # plain convolutions, which the counter sees (fused ones are the same FLOPs in one oneDNN call)
+    with (
+        use_deform_backend("fast"),
+        fused_convs(False),
+        torch.inference_mode(),
+        FlopCounterMode(display=False) as counter,
+    ):
         net(frames)
     return float(counter.get_total_flops())
 
@@ -100,22 +108,22 @@ def main() -> int:
     print(f"network FLOPs: {flops / t / 1e12:.3f} TFLOP per frame (convolutions + DCN product)")
     ceiling = conv_ceiling()
 
-    configs: dict[str, tuple[torch.nn.Module, str]] = {"reference": (reference, "torchvision")}
+    configs: dict[str, tuple[torch.nn.Module, str, bool]] = {"reference": (reference, "torchvision", False)}
     for layout in args.layouts.split(","):
         net = build_network("basicvsrpp", mid_channels=64, num_blocks=7).eval()
         net.load_state_dict(reference.state_dict())
         if layout == "cl":
             net = net.to(memory_format=torch.channels_last)
-        configs[f"vsrcli {'channels_last' if layout == 'cl' else 'NCHW'}"] = (net, "auto")
+        configs[f"vsrcli {'channels_last' if layout == 'cl' else 'NCHW'}"] = (net, "auto", True)
     best = {name: (float("inf"), float("inf")) for name in configs}
     outputs: dict[str, torch.Tensor] = {}
     with torch.inference_mode():
-        for net, backend in configs.values():  # warm-up
-            with use_deform_backend(backend):
+        for net, backend, fused in configs.values():  # warm-up
+            with use_deform_backend(backend), fused_convs(fused):
                 net(frames[:, :2])
         for _ in range(args.repeats):
-            for name, (net, backend) in configs.items():
-                with use_deform_backend(backend):
+            for name, (net, backend, fused) in configs.items():
+                with use_deform_backend(backend), fused_convs(fused):
                     t0, c0 = time.perf_counter(), time.process_time()
                     outputs[name] = net(frames)
                     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
