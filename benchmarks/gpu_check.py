@@ -181,16 +181,20 @@ def section_pipeline(device: torch.device, dry: bool) -> None:
         for label, model, precision in runs:
             out = Path(tmp) / f"out-{label}-{precision}.mp4"
             t0 = time.perf_counter()
-            report = restore_video(
-                src,
-                out,
-                model=model,
-                device=str(device),
-                precision=precision,
-                codec="libx264",
-                preset="veryfast",
-                overwrite=True,
-            )
+            settings = {
+                "model": model,
+                "device": str(device),
+                "precision": precision,
+                "codec": "libx264",
+                "preset": "veryfast",
+                "overwrite": True,
+            }
+            try:  # the engine refactor (issue 18) passes RestoreOptions; older trees take keywords
+                from vsrcli.pipeline.options import RestoreOptions
+            except ImportError:
+                report = restore_video(src, out, **settings)
+            else:
+                report = restore_video(src, out, options=RestoreOptions(**settings))
             wall = time.perf_counter() - t0
             print(
                 f"  {label:<8} {precision}: {w}x{h} -> {4 * w}x{4 * h}, {report.frames} frames, {wall:.2f} s"
