@@ -113,7 +113,15 @@ def count_flops(model: torch.nn.Module, frames: torch.Tensor) -> float:
     """FLOPs of one forward (multiply-add = 2), with our DCN so that its product is counted."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    with deform_backend("fast"), torch.inference_mode(), FlopCounterMode(display=False) as counter:
+    from vsrcli.models.layers.blocks import fused_convs
+
+    # plain convolutions, which the counter sees (the fused ones do the same FLOPs in one oneDNN call)
+    with (
+        deform_backend("fast"),
+        fused_convs(False),
+        torch.inference_mode(),
+        FlopCounterMode(display=False) as counter,
+    ):
         model(frames)
     return float(counter.get_total_flops())
 

@@ -360,6 +360,13 @@ def test_loaded_model_computes_what_the_original_computes(tmp_path, one_thread):
     _, _, net = tiny_net("basicvsr")
     net.eval()
     model = api.load_model(save_mmedit(net.state_dict(), tmp_path / "tiny.pth", legacy=True))
+    # on the CPU load_model lays the weights out channels_last; the original in that layout is bit-identical
+    assert (
+        model.spynet.basic_module[0]
+        .basic_module[0]
+        .conv.weight.is_contiguous(memory_format=torch.channels_last)
+    )
+    net = net.to(memory_format=torch.channels_last)
     frames = torch.rand(1, 2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(frames), net(frames))

@@ -336,6 +336,24 @@ def test_banded_inference_head_equals_the_one_pass_head(arch: str) -> None:
     torch.testing.assert_close(banded, one_pass, rtol=0, atol=1e-5)
 
 
+def test_the_head_runs_in_bands_only_on_the_cpu() -> None:
+    """Bands are a CPU cache trick: on any other device (here the meta device, shapes only) the head is one
+    pass, so a GPU neither launches 12x more kernels nor computes the halo rows twice."""
+    from vsrcli.models import basicvsr
+
+    net = build_network("basicvsrpp", mid_channels=8, num_blocks=1).eval()
+    calls: list[int] = []
+    net.upsample1.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[-2]))
+    h = 4 * basicvsr.HEAD_BAND_ROWS
+    with torch.no_grad():
+        basicvsr.upsample_head(net, torch.rand(1, 8, h, 16))
+        assert len(calls) == 4
+        calls.clear()
+        meta = net.to("meta")
+        out = basicvsr.upsample_head(meta, torch.empty(1, 8, h, 16, device="meta"))
+    assert calls == [h] and out.shape == (1, 3, 4 * h, 64)
+
+
 @pytest.mark.parametrize("low_res", [True, False])
 def test_guided_head_sees_the_input_frame_and_bands_exactly(low_res: bool) -> None:
     """vsrcli's guided head: conv_hr takes the input frame (bilinear x4 for SR, the frame plus its noise map

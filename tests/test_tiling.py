@@ -134,3 +134,23 @@ def test_auto_tile_follows_free_memory(monkeypatch):
     assert small is not None and 64 <= small < 1080 and small % 8 == 0
     monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 1 << 20)
     assert auto_tile(net, rules, 60, 1080, 1920, CPU, torch.float32) == rules.smallest_tile()
+
+
+class _HalfOut(torch.nn.Module):
+    """A network whose output is bfloat16, as under autocast: the pipeline converts what it keeps."""
+
+    scale, min_size, size_multiple, min_frames = 2, 1, 1, 1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = torch.nn.functional.interpolate(x[0], scale_factor=2, mode="nearest").unsqueeze(0)
+        return up.to(torch.bfloat16)
+
+
+def test_an_untiled_window_converts_only_the_kept_frames():
+    """Context frames are cropped before the float32 conversion and the download: the result's buffer holds
+    the 2 kept frames, not the 6 of the window (bytes counted through its storage)."""
+    net, x = _HalfOut(), clip(6, 8, 10)
+    rules = SizeRules.of(net)
+    y = run_tiled(net, x, rules=rules, device=CPU, dtype=torch.float32, tile=None, keep=slice(2, 4))
+    torch.testing.assert_close(y, net(x)[0, 2:4].float())
+    assert y.untyped_storage().nbytes() == 2 * 3 * 16 * 20 * 4

@@ -70,6 +70,9 @@ def _list(task: str | None, as_json: bool) -> None:
         )
     console = _console()
     console.print(table)
+    if task in (None, "sr-x4"):
+        for name, text in zoo.BUILTIN.items():
+            console.print(f"built in: {name} - {text}")
     console.print(f"weights cache: {hub.weights_dir()}  (set VSRCLI_HOME to move it)")
 
 
@@ -112,6 +115,11 @@ def info(
     """
     if name not in zoo.names() and Path(name).expanduser().is_file():
         _info_file(Path(name).expanduser(), as_json)
+        return
+    if name.strip().lower() in zoo.BUILTIN:
+        text = zoo.BUILTIN[name.strip().lower()]
+        payload = {"name": name.strip().lower(), "task": "sr-x4", "scale": 4, "builtin": True, "notes": text}
+        typer.echo(json.dumps(payload, indent=2) if as_json else f"{payload['name']}: {text}")
         return
     entry = zoo.get_entry(name)
     path = hub.weights_path(entry)

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from vsrcli.errors import InputError, OutputError, UsageError
-from vsrcli.io import colour
+from vsrcli.io import colour, encoders
 
 if TYPE_CHECKING:
     import av
@@ -749,15 +749,19 @@ def check_encoder(
         raise OutputError(f"unknown output codec {codec!r}", hint="e.g. libx264, libx265, ffv1") from exc
     if encoder.type != "video":
         raise OutputError(f"{codec!r} is not a video encoder")
+    encoders.require(codec)  # a hardware encoder without its hardware: one line, before any decoding
     notes: list[str] = []
+    # hardware encoders take constant quality and presets on x264's scales, mapped in io/encoders.py
+    hardware = encoders.is_hardware(codec)
+    crf_range = (0, 51) if hardware else CRF_RANGES.get(codec)
     if crf is not None:
-        if codec not in CRF_RANGES:
+        if crf_range is None:
             notes.append(f"{codec} has no constant rate factor; --crf {crf:g} was ignored")
-        elif not CRF_RANGES[codec][0] <= crf <= CRF_RANGES[codec][1]:
-            lo, hi = CRF_RANGES[codec]
+        elif not crf_range[0] <= crf <= crf_range[1]:
+            lo, hi = crf_range
             raise UsageError(f"--crf {crf:g} is out of range for {codec}: expected {lo} to {hi}")
     if preset is not None:
-        if codec not in ("libx264", "libx264rgb", "libx265"):
+        if not hardware and codec not in ("libx264", "libx264rgb", "libx265"):
             notes.append(f"{codec} takes no --preset; --preset {preset} was ignored")
         elif preset not in X26X_PRESETS:
             raise UsageError(
@@ -923,7 +927,9 @@ class VideoWriter:
 
         codec, _ = check_encoder(self.path, codec, crf, preset, format)  # ignored options: the caller says
         self.codec = codec
-        if pix_fmt is None:
+        if pix_fmt is None and encoders.is_hardware(codec):
+            pix_fmt = encoders.pixel_format(codec, source.bit_depth if source else 8)
+        elif pix_fmt is None:
             pix_fmt, notes = choose_pix_fmt(codec, source, self.width, self.height)
             self.warnings += notes
         else:
@@ -995,9 +1001,10 @@ class VideoWriter:
                 f"{self.pix_fmt} needs an even width and height, got {self.width}x{self.height}",
                 hint="leave --pix-fmt unset (odd sizes then use 4:4:4) or use yuv444p",
             )
-        opts = dict(options)
+        quality = DEFAULT_CRF if crf is None else crf
+        opts = {**encoders.quality_options(codec, quality, preset), **dict(options)}
         if codec in CRF_RANGES:
-            opts.setdefault("crf", f"{DEFAULT_CRF if crf is None else crf:g}")
+            opts.setdefault("crf", f"{quality:g}")
             if codec == "libvpx-vp9":
                 opts.setdefault("b", "0")
         if codec in ("libx264", "libx264rgb", "libx265"):
@@ -1197,7 +1204,9 @@ class VideoWriter:
         if u is None or v is None:
             return self._from_planes([y], fmt)
         sx, sy = _subsampling(fmt)
-        return self._from_planes([y, colour.subsample(u, sx, sy), colour.subsample(v, sx, sy)], fmt)
+        twin = encoders.PLANAR_TWIN.get(fmt)  # p010le: filled as planar 10-bit, repacked by swscale
+        frame = self._from_planes([y, colour.subsample(u, sx, sy), colour.subsample(v, sx, sy)], twin or fmt)
+        return frame if twin is None else self._sws.reformat(frame, format=fmt)
 
     def _gray_as_yuv(self, rgb: np.ndarray, fmt: str) -> Any:
         """Luma from RGB, chroma exactly neutral: grey in, grey out, whatever tint the network added."""

@@ -12,6 +12,7 @@ from vsrcli.models.layers.blocks import (
     PixelShufflePack,
     ResidualBlocksWithInputConv,
     check_min_size,
+    conv_act,
     is_mirror_extended,
     lrelu,
 )
@@ -60,7 +61,7 @@ def _head(net: Any, feat: torch.Tensor, inplace: bool, guide: torch.Tensor | Non
     feat = F.leaky_relu(net.upsample2(feat), 0.1, inplace=inplace)
     if guide is not None:
         feat = torch.cat([feat, guide], dim=1)
-    feat = F.leaky_relu(net.conv_hr(feat), 0.1, inplace=inplace)
+    feat = conv_act(net.conv_hr, feat, "leaky_relu")  # fused at CPU inference, else in place
     body = getattr(net, "head_body", None)
     if body is not None:
         feat = body(feat)
@@ -78,10 +79,11 @@ def upsample_head(net: nn.Module, feat: torch.Tensor, guide: torch.Tensor | None
 
     Without autograd the head runs band by band (``HEAD_BAND_ROWS`` rows plus ``head_halo`` of context on
     each side, cropped back), which gives the same values as one pass: every output row sees exactly the
-    input rows it would see in the whole frame.
+    input rows it would see in the whole frame. Bands are a CPU cache trick: on other devices the head runs
+    in one pass (a GPU wants large kernels, and the halo rows are work done twice).
     """
     h = feat.shape[-2]
-    if torch.is_grad_enabled() or h <= 2 * HEAD_BAND_ROWS:
+    if torch.is_grad_enabled() or h <= 2 * HEAD_BAND_ROWS or feat.device.type != "cpu":
         return _head(net, feat, not torch.is_grad_enabled(), guide)
     out: torch.Tensor | None = None
     halo = head_halo(net)

@@ -19,6 +19,7 @@ from vsrcli.models.layers.blocks import (
     ResidualBlockNoBN,
     ResidualBlocksWithInputConv,
     check_min_size,
+    conv_act,
     is_mirror_extended,
 )
 from vsrcli.models.layers.deform import DeformConvBase
@@ -48,9 +49,10 @@ class SecondOrderDeformableAlignment(DeformConvBase):
         mid = out_channels
         # The official stack has 2 hidden mid->mid convs (keys conv_offset.0/2/4/6); a light network may
         # use fewer, the offsets being residues on a flow that already does most of the aligning.
-        layers: list[nn.Module] = [nn.Conv2d(3 * mid + 4, mid, 3, 1, 1), nn.LeakyReLU(negative_slope=0.1)]
+        # activations in place on each conv's fresh output
+        layers: list[nn.Module] = [nn.Conv2d(3 * mid + 4, mid, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True)]
         for _ in range(offset_hidden):
-            layers += [nn.Conv2d(mid, mid, 3, 1, 1), nn.LeakyReLU(negative_slope=0.1)]
+            layers += [nn.Conv2d(mid, mid, 3, 1, 1), nn.LeakyReLU(0.1, inplace=True)]
         layers.append(nn.Conv2d(mid, 27 * deform_groups, 3, 1, 1))
         self.conv_offset = nn.Sequential(*layers)
         last = self.conv_offset[-1]
@@ -61,9 +63,11 @@ class SecondOrderDeformableAlignment(DeformConvBase):
     def forward(
         self, x: torch.Tensor, extra_feat: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
     ) -> torch.Tensor:
-        out = self.conv_offset(
-            torch.cat([extra_feat, flow_1.to(extra_feat.dtype), flow_2.to(extra_feat.dtype)], 1)
-        )
+        out = torch.cat([extra_feat, flow_1.to(extra_feat.dtype), flow_2.to(extra_feat.dtype)], 1)
+        convs = [m for m in self.conv_offset if isinstance(m, nn.Conv2d)]
+        for conv in convs[:-1]:
+            out = conv_act(conv, out, "leaky_relu")
+        out = convs[-1](out)
         offset, mask = self.offsets_and_mask(out, self.max_residue_magnitude, (flow_1, flow_2))
         return self.deform(x, offset, mask)
 
@@ -105,7 +109,7 @@ def propagate(
             cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
             feat_prop = deform_align(torch.cat([feat_prop, feat_n2], dim=1), cond, flow_n1, flow_n2)
         feat = torch.cat([feat_current] + [feats[k][idx].to(device) for k in earlier] + [feat_prop], dim=1)
-        feat_prop = feat_prop + backbone(feat)
+        feat_prop = backbone(feat).add_(feat_prop)  # the backbone's output is fresh
         out.append(feat_prop.cpu() if cache else feat_prop)
         if cache:
             torch.cuda.empty_cache()

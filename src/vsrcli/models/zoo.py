@@ -734,6 +734,12 @@ _SHIPPED: tuple[ModelEntry, ...] = (
 )
 
 _REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_OFFICIAL, *_SHIPPED)}
+
+#: Models built from code alone, with no weights file (so not ``ModelEntry``s): name -> one-line description.
+BUILTIN: dict[str, str] = {
+    "bicubic": "bicubic x4 (Keys a=-0.75, as OpenCV INTER_CUBIC), no weights: previews, side-by-side "
+    "comparisons and the pipeline's cost floor",
+}
 OFFICIAL_NAMES: tuple[str, ...] = tuple(entry.name for entry in _OFFICIAL)
 
 
@@ -770,7 +776,7 @@ def list_entries(task: str | None = None) -> list[ModelEntry]:
 
 def suggest(name: str, n: int = 3) -> list[str]:
     """Registered names closest to ``name`` (for did-you-mean messages)."""
-    pool = list(_REGISTRY)
+    pool = [*_REGISTRY, *BUILTIN]
     close = difflib.get_close_matches(name.lower(), pool, n=n, cutoff=0.5)
     if not close:
         close = [candidate for candidate in pool if name.lower() in candidate][:n]

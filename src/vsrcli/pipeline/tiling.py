@@ -133,9 +133,18 @@ def feather(length: int, start: int, size: int, overlap: int, scale: int) -> tor
 
 
 def _forward(
-    model: nn.Module, x: torch.Tensor, rules: SizeRules, device: torch.device, dtype: torch.dtype
+    model: nn.Module,
+    x: torch.Tensor,
+    rules: SizeRules,
+    device: torch.device,
+    dtype: torch.dtype,
+    keep: slice | None = None,
 ) -> torch.Tensor:
-    """One network call on (1, T, C, h, w) CPU floats: pad (space and time), run, crop, return CPU float32."""
+    """One network call on (1, T, C, h, w) CPU floats: pad (space and time), run, crop, return the ``keep``
+    frames (default all T) as (K, 3, s*h, s*w) CPU float32.
+
+    Only the kept frames are converted to float32 and downloaded: context frames never cross to the host.
+    """
     import torch
 
     _, t, _, h, w = x.shape
@@ -145,7 +154,7 @@ def _forward(
     with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         y = model(x)
     s = rules.scale
-    return y[:, :t, :, : h * s, : w * s].float().cpu()
+    return y[0, :t][keep or slice(None), :, : h * s, : w * s].to("cpu", torch.float32)
 
 
 def run_tiled(
@@ -171,7 +180,7 @@ def run_tiled(
     keep = keep or slice(0, t)
     s = rules.scale
     if tile is None or (tile >= h and tile >= w):
-        whole = _forward(model, x, rules, device, dtype)[0, keep]
+        whole = _forward(model, x, rules, device, dtype, keep)
         if on_tile is not None:
             on_tile(1, 1)
         return whole
@@ -185,7 +194,7 @@ def run_tiled(
         wy = feather(h, y0, th, overlap, s)
         for x0 in tile_starts(w, tw, overlap):
             wx = feather(w, x0, tw, overlap, s)
-            out = _forward(model, x[:, :, :, y0 : y0 + th, x0 : x0 + tw], rules, device, dtype)[0, keep]
+            out = _forward(model, x[:, :, :, y0 : y0 + th, x0 : x0 + tw], rules, device, dtype, keep)
             weight = (wy[:, None] * wx[None, :])[None, None]
             acc[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += out * weight
             norm[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += weight

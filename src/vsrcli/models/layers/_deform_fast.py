@@ -135,12 +135,20 @@ def _deform_rows(
     kx = (torch.arange(kw, device=dev, dtype=pos_dtype) * dilation[1]).repeat(kh)
     base_y = (ky.view(kk, 1, 1) + oy.view(1, rows, 1)) * (2.0 / h) + (1.0 / h - 1.0)
     base_x = (kx.view(kk, 1, 1) + ox.view(1, 1, wo)) * (2.0 / w) + (1.0 / w - 1.0)
-    base = torch.stack((base_y.expand(kk, rows, wo), base_x.expand(kk, rows, wo)), dim=1)
-    scale = torch.tensor([2.0 / h, 2.0 / w], device=dev, dtype=pos_dtype).view(2, 1, 1)
+    scale_y = torch.tensor(2.0 / h, device=dev, dtype=pos_dtype)
+    scale_x = torch.tensor(2.0 / w, device=dev, dtype=pos_dtype)
 
     off = offset[:, :, r0:r1].to(pos_dtype).reshape(n, g, kk, 2, rows, wo)
-    norm = torch.addcmul(base, off, scale)  # (n, g, kk, 2 = (y, x), rows, wo)
-    grid = torch.stack((norm[:, :, :, 1], norm[:, :, :, 0]), dim=-1).view(n * g, kk * rows, wo, 2)
+    if torch.is_grad_enabled() and off.requires_grad:
+        gx = torch.addcmul(base_x, off[:, :, :, 1], scale_x)
+        gy = torch.addcmul(base_y, off[:, :, :, 0], scale_y)
+        grid = torch.stack((gx, gy), dim=-1).view(n * g, kk * rows, wo, 2)
+    else:
+        # grid_sample's (x, y) grid, each half written in place by one fused multiply-add: no stacked copy
+        grid6 = torch.empty((n, g, kk, rows, wo, 2), device=dev, dtype=pos_dtype)
+        torch.addcmul(base_x, off[:, :, :, 1], scale_x, out=grid6[..., 0])
+        torch.addcmul(base_y, off[:, :, :, 0], scale_y, out=grid6[..., 1])
+        grid = grid6.view(n * g, kk * rows, wo, 2)
 
     xs = x.to(pos_dtype) if x.dtype != pos_dtype else x
     sampled = F.grid_sample(

@@ -2,9 +2,77 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+_fusion_enabled = True
+
+
+@contextlib.contextmanager
+def fused_convs(enabled: bool) -> Iterator[None]:
+    """Turn the fused inference convolutions on or off inside a block (benchmarks: the official code's cost,
+    and FLOP counting, which sees only plain convolutions). Process-wide, like the DCN backend choice."""
+    global _fusion_enabled
+    previous, _fusion_enabled = _fusion_enabled, enabled
+    try:
+        yield
+    finally:
+        _fusion_enabled = previous
+
+
+def _can_fuse(conv: nn.Conv2d, x: torch.Tensor) -> bool:
+    """oneDNN's fused convolution applies: float32 CPU inference, no autograd, no autocast, zero padding."""
+    return (
+        _fusion_enabled
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and conv.weight.dtype == torch.float32
+        and not torch.is_grad_enabled()
+        and not torch.is_autocast_enabled("cpu")
+        and conv.padding_mode == "zeros"
+        and not isinstance(conv.padding, str)
+        and torch.backends.mkldnn.is_available()
+        and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
+    )
+
+
+def conv_act(
+    conv: nn.Conv2d,
+    x: torch.Tensor,
+    act: str | None = None,
+    slope: float = 0.1,
+    residual: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``conv(x)`` then ``act`` (``relu``, ``leaky_relu`` with ``slope``, or None), or ``conv(x) + residual``.
+
+    At float32 CPU inference the activation or the addition runs inside oneDNN's convolution as a post-op
+    (the op PyTorch's compiler emits for the same pattern): no separate pass over the output, no temporary.
+    Equal to the plain ops (bitwise in NCHW). Elsewhere the plain ops run.
+    """
+    if residual is not None and act is not None:
+        raise ValueError("conv_act fuses an activation or a residual addition, not both")
+    if _can_fuse(conv, x):
+        geometry = (list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups)
+        if residual is not None:
+            return torch.ops.mkldnn._convolution_pointwise(
+                x, residual, conv.weight, conv.bias, *geometry, "add", None, None, [], None
+            )
+        scalars = [slope] if act == "leaky_relu" else []
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, conv.weight, conv.bias, *geometry, act or "none", scalars, ""
+        )
+    y = conv(x)
+    if residual is not None:
+        return y.add_(residual)  # in place on the conv's fresh output (autograd-safe: conv saves its input)
+    if act == "relu":
+        return F.relu(y, inplace=True)
+    if act == "leaky_relu":
+        return F.leaky_relu(y, slope, inplace=True)
+    return y
 
 
 def init_kaiming(conv: nn.Conv2d, scale: float = 1.0, negative_slope: float = 0.0) -> None:
@@ -43,12 +111,7 @@ class ConvAct(nn.Module):
             init_kaiming(self.conv, negative_slope=0.1 if act == "lrelu" else 0.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        if self.act == "relu":
-            return F.relu(x)
-        if self.act == "lrelu":
-            return F.leaky_relu(x, 0.1)
-        return x
+        return conv_act(self.conv, x, {"relu": "relu", "lrelu": "leaky_relu", None: None}[self.act])
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -63,7 +126,9 @@ class ResidualBlockNoBN(nn.Module):
         init_kaiming(self.conv2, 0.1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x)))
+        # relu and the identity fused into the convs at CPU inference, else in place on their fresh outputs:
+        # on a CPU every new full-size tensor costs page faults as well as a memory pass
+        return conv_act(self.conv2, conv_act(self.conv1, x, "relu"), residual=x)
 
 
 class ResidualBlocksWithInputConv(nn.Module):
@@ -73,12 +138,13 @@ class ResidualBlocksWithInputConv(nn.Module):
         super().__init__()
         self.main = nn.Sequential(
             nn.Conv2d(in_channels, out_channels, 3, 1, 1),
-            nn.LeakyReLU(negative_slope=0.1),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),  # on the conv's fresh output
             nn.Sequential(*[ResidualBlockNoBN(out_channels) for _ in range(num_blocks)]),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.main(x)
+        x = conv_act(self.main[0], x, "leaky_relu")
+        return self.main[2](x)
 
 
 class PixelShufflePack(nn.Module):

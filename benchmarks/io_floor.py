@@ -1,0 +1,87 @@
+"""The I/O floor of issue 19: ``vsrcli upscale --model bicubic`` against the ffmpeg command line.
+
+Both decode the first 96 frames, upscale x4 with bicubic and encode with libx264 veryfast CRF 18 (yuv420p,
+audio copied), so the difference is what vsrcli's data path costs around a network that costs nothing.
+Runs alternate (ffmpeg, vsrcli, ffmpeg, vsrcli, ...) so that a busy machine slows both alike; each figure is
+the best of ``--repeats``. The ffmpeg CLI is needed only here (``apt-get install ffmpeg``); vsrcli never uses
+it.
+
+Usage:
+  PYTHONPATH=src python benchmarks/io_floor.py [IN] [--frames 96] [--repeats 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_INPUT = Path(__file__).resolve().parents[2] / "shared/data/sample_videos/moviepy/chaplin.mp4"
+
+
+def ffmpeg_command(src: Path, out: Path, frames: int) -> list[str]:
+    """The issue's reference command, verbatim apart from the paths."""
+    return [
+        "ffmpeg", "-v", "error", "-y", "-i", str(src), "-frames:v", str(frames),
+        "-vf", "scale=iw*4:ih*4:flags=bicubic", "-c:v", "libx264", "-preset", "veryfast", "-crf", "18",
+        "-pix_fmt", "yuv420p", "-c:a", "copy", str(out),
+    ]  # fmt: skip
+
+
+def vsrcli_command(src: Path, out: Path, frames: int) -> list[str]:
+    return [
+        sys.executable, "-m", "vsrcli", "upscale", str(src), "-o", str(out), "--model", "bicubic",
+        "--end", str(frames), "--codec", "libx264", "--preset", "veryfast", "--crf", "18",
+        "--overwrite", "--quiet", "--device", "cpu",
+    ]  # fmt: skip
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the child) of one run; fails loudly on error."""
+    before = os.times()
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    after = os.times()
+    if done.returncode != 0:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(cmd)}\n{done.stderr.strip()}")
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
+    parser.add_argument("--frames", type=int, default=96)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    if shutil.which("ffmpeg") is None:
+        print("the ffmpeg command line is needed for the comparison: apt-get install ffmpeg", file=sys.stderr)
+        return 2
+    if not args.input.is_file():
+        print(f"no input video at {args.input}", file=sys.stderr)
+        return 2
+    print(f"{args.input.name}: first {args.frames} frames, bicubic x4, libx264 veryfast CRF 18; load avg "
+          f"{os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")  # fmt: skip
+    best = {"ffmpeg": (float("inf"), 0.0), "vsrcli": (float("inf"), 0.0)}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            for name, make in (("ffmpeg", ffmpeg_command), ("vsrcli", vsrcli_command)):
+                wall, cpu = timed(make(args.input, Path(tmp) / f"{name}{i}.mp4", args.frames))
+                print(f"  run {i + 1} {name:<6} {wall:7.2f} s wall, {cpu:7.2f} s CPU", flush=True)
+                if wall < best[name][0]:
+                    best[name] = (wall, cpu)
+    (fw, fc), (vw, vc) = best["ffmpeg"], best["vsrcli"]
+    print(f"ffmpeg CLI  {fw:.2f} s wall ({fc:.2f} s CPU), best of {args.repeats}")
+    print(f"vsrcli      {vw:.2f} s wall ({vc:.2f} s CPU), best of {args.repeats}")
+    print(f"ratio       {vw / fw:.2f}x wall, {vc / fc:.2f}x CPU (bar: 1.5x wall)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
