@@ -589,3 +589,17 @@ def test_package_level_api_is_restore_video(tmp_path, clip):
     options = vsrcli.RestoreOptions(model=DecayNet(decay=0.0), scene_detect=False)
     report = vsrcli.restore_video(folder, tmp_path / "out", options=options)
     assert report.frames == 23 and report.output == tmp_path / "out"
+
+
+def test_cudnn_autotuning_is_scoped_to_a_cuda_window_and_restored():
+    """A library call must not flip the caller's global cuDNN setting (it used to, for the whole process)."""
+    import torch
+
+    from vsrcli.pipeline.engine import cudnn_autotune
+
+    before = torch.backends.cudnn.benchmark
+    with cudnn_autotune(torch.device("cuda")):
+        assert torch.backends.cudnn.benchmark is True
+    assert torch.backends.cudnn.benchmark is before
+    with cudnn_autotune(torch.device("cpu")):
+        assert torch.backends.cudnn.benchmark is before

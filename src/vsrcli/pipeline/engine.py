@@ -10,7 +10,8 @@ frames.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,10 +122,6 @@ class Engine:
             )
         dev = resolve_device(device or options.device)
         dtype = resolve_precision(options.precision if device is None else "fp32", dev)
-        if dev.type == "cuda":
-            import torch
-
-            torch.backends.cudnn.benchmark = True  # every window has the same shape: autotuning pays off
         net, name = load_network(
             spec, options.weights, dev, download=options.download, on_download=on_download
         )
@@ -211,6 +208,23 @@ class Engine:
         return WindowRestorer(self, tile, level, on_retry)
 
 
+@contextlib.contextmanager
+def cudnn_autotune(device: torch.device) -> Iterator[None]:
+    """cuDNN autotuning on CUDA for the duration of one window (every window has the same shape, so the
+    search pays off), restored afterwards: a library must not change the caller's global settings."""
+    import torch
+
+    if device.type != "cuda":
+        yield
+        return
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = True
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
 @dataclass
 class WindowRestorer:
     """Runs windows in order: network, integers, cross-fade with the previous window's tail."""
@@ -235,18 +249,19 @@ class WindowRestorer:
         """
         e = self.engine
         x = to_tensor(frames, self.level)
-        y, self.tile = restore_window(
-            e.net,
-            x,
-            rules=e.rules,
-            device=e.device,
-            dtype=e.dtype,
-            tile=self.tile,
-            tile_overlap=e.options.tile_overlap,
-            keep=win.keep,
-            on_retry=self.on_retry,
-            on_tile=on_tile,
-        )
+        with cudnn_autotune(e.device):
+            y, self.tile = restore_window(
+                e.net,
+                x,
+                rules=e.rules,
+                device=e.device,
+                dtype=e.dtype,
+                tile=self.tile,
+                tile_overlap=e.options.tile_overlap,
+                keep=win.keep,
+                on_retry=self.on_retry,
+                on_tile=on_tile,
+            )
         del x
         out = to_frames(y, frames[0].dtype)
         del y
