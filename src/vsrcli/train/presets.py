@@ -198,8 +198,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "run": {**_RUN, "iters": 4400, "export_dtype": "float16"},
     },
     # vsrcli's light x4 network (models/basicvsr_pp_lite.py): the seed's propagation at c32n2, flows at 1/2
-    # input size, reconstruction at input size straight to RGB over a bicubic skip (~99 GFLOP per 320x180
-    # frame against ~276 for the c24n3 default it replaces). SPyNet starts from vsrcli's own flow network
+    # input size, reconstruction at input size straight to RGB over a bicubic skip (~95 GFLOP per 320x180
+    # frame against ~272 for the c24n3 default it replaces). SPyNet starts from vsrcli's own flow network
     # (training/spynet-vsrcli: vsrcli-denoise's, distilled from DIS on whole small frames by
     # training/train_flow.py); the x4 runs that started SPyNet from zero flow learnt almost no motion.
     # 8-frame clips (4 loaded and mirrored) of 64-pixel patches, batch 2; bf16 autocast on CPUs with AMX.
