@@ -9,7 +9,7 @@ Sections, each timed and printed as it finishes:
 3. pipeline: ``restore_video`` 1080p -> 4K (x4) frames per second with c64n7 (random weights) and with
    ``--model bicubic`` (the data path's floor), libx264 veryfast;
 4. memory: peak allocated memory of one untiled c64n7 window against the automatic tile estimate
-   (``pipeline.tiling.auto_tile``'s model) at several sizes, per dtype;
+   (``pipeline.tiling.working_set_bytes``) at several sizes, per dtype;
 5. oom: a real out-of-memory error (memory capped with ``set_per_process_memory_fraction``) and the tile
    back-off of ``restore_window`` (the tiles tried, the one that worked, a finite output).
 
@@ -204,14 +204,10 @@ def section_pipeline(device: torch.device, dry: bool) -> None:
 
 
 def _estimate_bytes(net: torch.nn.Module, frames: int, h: int, w: int, dtype: torch.dtype) -> float:
-    """The working set ``auto_tile`` budgets for (its per-pixel model without the safety factor 3)."""
-    from vsrcli.pipeline.tiling import SizeRules
+    """The working set ``auto_tile`` budgets for (``tiling.working_set_bytes``, without its headroom)."""
+    from vsrcli.pipeline.tiling import SizeRules, working_set_bytes
 
-    rules = SizeRules.of(net)
-    mid = int(getattr(net, "mid_channels", 64))
-    elem = 4 if dtype == torch.float32 else 2
-    per_px = frames * (5 * mid * elem + 2 * 4 * 2 + 3 * 4 * rules.scale**2 * 2)
-    return per_px * h * w
+    return working_set_bytes(net, SizeRules.of(net), frames, h, w, dtype)
 
 
 def section_memory(device: torch.device, dry: bool) -> None:

@@ -146,11 +146,12 @@ class _HalfOut(torch.nn.Module):
         return up.to(torch.bfloat16)
 
 
-def test_an_untiled_window_converts_only_the_kept_frames():
-    """Context frames are cropped before the float32 conversion and the download: the result's buffer holds
-    the 2 kept frames, not the 6 of the window (bytes counted through its storage)."""
+def test_an_untiled_window_returns_the_kept_frames_unconverted_on_the_device():
+    """Context frames are cropped away and nothing is converted to float32 or copied to the host here:
+    ``transfer.to_codes`` turns the kept frames into integers on the device (test_transfer.py counts
+    the bytes)."""
     net, x = _HalfOut(), clip(6, 8, 10)
     rules = SizeRules.of(net)
     y = run_tiled(net, x, rules=rules, device=CPU, dtype=torch.float32, tile=None, keep=slice(2, 4))
-    torch.testing.assert_close(y, net(x)[0, 2:4].float())
-    assert y.untyped_storage().nbytes() == 2 * 3 * 16 * 20 * 4
+    assert y.shape == (2, 3, 16, 20) and y.dtype == torch.bfloat16 and y.device == CPU
+    torch.testing.assert_close(y, net(x)[0, 2:4])

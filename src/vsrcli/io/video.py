@@ -1023,6 +1023,8 @@ class VideoWriter:
         stream.time_base = self.time_base
         stream.codec_context.time_base = self.time_base
         ctx = stream.codec_context
+        # frame threads where the encoder has them (x264: PyAV's default, slices only, is much slower)
+        ctx.thread_type = "AUTO"
         ctx.color_range = colour.RANGE_CODES[self.color_range]
         ctx.colorspace = 0 if self._out_rgb else colour.COLORSPACE_CODES[self.matrix]
         ctx.color_primaries = colour.PRIMARIES_CODES.get(self.color_primaries, 2)

@@ -737,7 +737,7 @@ _REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_OFFICIAL, 
 
 #: Models built from code alone, with no weights file (so not ``ModelEntry``s): name -> one-line description.
 BUILTIN: dict[str, str] = {
-    "bicubic": "bicubic x4 (Keys a=-0.75, as OpenCV INTER_CUBIC), no weights: previews, side-by-side "
+    "bicubic": "bicubic x4 (Keys a=-0.5, as PIL BICUBIC), no weights: previews, side-by-side "
     "comparisons and the pipeline's cost floor",
 }
 OFFICIAL_NAMES: tuple[str, ...] = tuple(entry.name for entry in _OFFICIAL)

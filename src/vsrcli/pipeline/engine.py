@@ -23,6 +23,7 @@ from vsrcli.pipeline.chunking import Window, fade_weights
 from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned
 from vsrcli.pipeline.options import RestoreOptions
 from vsrcli.pipeline.tiling import SizeRules, auto_tile, restore_window, user_tile
+from vsrcli.pipeline.transfer import HostBuffers, peak_of, to_codes, to_unit
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -30,28 +31,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from vsrcli.pipeline.streams import FrameSource
 
+#: Window length for a network that restores each frame on its own (see ``Engine.windows``).
+INDEPENDENT_CHUNK = 8
+
 #: ``progress(done_bytes, total_bytes_or_None)`` while weights download.
 DownloadCallback = Callable[[int, "int | None"], None]
-
-
-def to_tensor(frames: Sequence[np.ndarray], noise_sigma: float | None) -> torch.Tensor:
-    """(T, H, W, 3) uint8/uint16 -> (1, T, C, H, W) float32 in [0, 1], plus the noise-level map of
-    ``noise_sigma`` (0-255 scale: the map itself divides by 255) if given."""
-    import torch
-
-    from vsrcli.degrade import noise_level_map
-
-    array = np.stack(frames)
-    scale = 65535.0 if array.dtype == np.uint16 else 255.0
-    x = torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(scale).unsqueeze(0)
-    return x if noise_sigma is None else noise_level_map(x, noise_sigma)
-
-
-def to_frames(y: torch.Tensor, dtype: np.dtype[Any] | type) -> np.ndarray:
-    """(K, 3, H, W) float -> (K, H, W, 3) integers, clamped and rounded (as the official tensor2img)."""
-    peak = 65535.0 if np.dtype(dtype) == np.uint16 else 255.0
-    out = y.clamp_(0, 1).mul_(peak).round_().permute(0, 2, 3, 1).numpy()
-    return np.ascontiguousarray(out.astype(dtype))
 
 
 def crossfade(prev_tail: np.ndarray, core: np.ndarray) -> np.ndarray:
@@ -176,8 +160,18 @@ class Engine:
         free memory for a whole window."""
         if self.options.tile is not None:
             return self.user_tile(warnings)
-        window = self.options.chunk + 2 * self.options.overlap
+        o = self.options
+        window = 1 if self.rules.independent else o.chunk + 2 * o.overlap  # independent: frame by frame
         return auto_tile(self.net, self.rules, window, height, width, self.device, self.dtype)
+
+    def windows(self) -> tuple[int, int, int]:
+        """(chunk, overlap, fade) of the streaming loop. A network that restores frames independently needs
+        no context and gains nothing from long windows: short windows with no overlap let encoding start at
+        once and keep the encoder busy to the end (the output is the same frames either way)."""
+        o = self.options
+        if self.rules.independent:
+            return min(o.chunk, INDEPENDENT_CHUNK), 0, 0
+        return o.chunk, o.overlap, o.fade
 
     def identity(
         self, level: float | None, start: int | None, end: int | None, **recorded: Any
@@ -234,6 +228,33 @@ class WindowRestorer:
     level: float | None
     on_retry: Callable[[int], None] | None = None
     tail: np.ndarray = field(default_factory=lambda: np.zeros((0,), dtype=np.uint8))
+    buffers: HostBuffers | None = None
+
+    def _codes(
+        self,
+        uploaded: torch.Tensor,
+        keep: slice | None,
+        peak: float,
+        on_tile: Callable[[int, int], None] | None,
+    ) -> torch.Tensor:
+        """Uploaded codes through the network (tiled, out-of-memory recovery): the kept frames' codes."""
+        e = self.engine
+        x = to_unit(uploaded, peak, self.level)
+        with cudnn_autotune(e.device):
+            y, self.tile = restore_window(
+                e.net,
+                x,
+                rules=e.rules,
+                device=e.device,
+                dtype=e.dtype,
+                tile=self.tile,
+                tile_overlap=e.options.tile_overlap,
+                keep=keep,
+                on_retry=self.on_retry,
+                on_tile=on_tile,
+            )
+        del x
+        return to_codes(y, peak)
 
     def restore(
         self,
@@ -248,23 +269,24 @@ class WindowRestorer:
         every network call, so progress can move within a long window.
         """
         e = self.engine
-        x = to_tensor(frames, self.level)
-        with cudnn_autotune(e.device):
-            y, self.tile = restore_window(
-                e.net,
-                x,
-                rules=e.rules,
-                device=e.device,
-                dtype=e.dtype,
-                tile=self.tile,
-                tile_overlap=e.options.tile_overlap,
-                keep=win.keep,
-                on_retry=self.on_retry,
-                on_tile=on_tile,
-            )
-        del x
-        out = to_frames(y, frames[0].dtype)
-        del y
+        if self.buffers is None:
+            self.buffers = HostBuffers(e.device)
+        peak = peak_of(frames[0].dtype)
+        if e.rules.independent:  # no context: only the kept frames cross and run, one call each
+            kept = list(frames)[win.keep]
+            integer_kernel = getattr(e.net, "forward_codes", None)  # integers in, integers out, if it has one
+            out = np.empty(0, dtype=kept[0].dtype)
+            for i in range(len(kept)):
+                up = self.buffers.upload(kept[i : i + 1])
+                fast = integer_kernel(up) if integer_kernel is not None and self.level is None else None
+                frame = self.buffers.download(fast if fast is not None else self._codes(up, None, peak, None))
+                if i == 0:
+                    out = np.empty((len(kept), *frame.shape[1:]), dtype=frame.dtype)
+                out[i] = frame[0]
+                if on_tile is not None:
+                    on_tile(i + 1, len(kept))
+        else:
+            out = self.buffers.download(self._codes(self.buffers.upload(frames), win.keep, peak, on_tile))
         n_core = win.core_stop - win.core_start
         core, self.tail = crossfade(self.tail, out[:n_core]), out[n_core:]
         return core, self.tail

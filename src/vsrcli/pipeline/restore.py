@@ -270,8 +270,7 @@ def _run(
     cuts: list[int] = []
     next_out = 0
     index = 0
-    options = restorer.engine.options
-    chunk, overlap, fade = options.chunk, options.overlap, options.fade
+    chunk, overlap, fade = restorer.engine.windows()
     shape: tuple[int, ...] | None = None
     computed_frames = 0
     compute_time = 0.0

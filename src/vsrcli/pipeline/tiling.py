@@ -24,12 +24,14 @@ DEFAULT_TILE_OVERLAP = 16
 
 @dataclass(frozen=True)
 class SizeRules:
-    """What a network accepts: ``scale``, smallest side, side multiple and fewest frames per call."""
+    """What a network accepts: ``scale``, smallest side, side multiple and fewest frames per call; and
+    whether it restores each frame on its own (``independent``: no context frames are ever run)."""
 
     scale: int = 1
     min_size: int = 1
     size_multiple: int = 1
     min_frames: int = 1
+    independent: bool = False
 
     @classmethod
     def of(cls, model: object) -> SizeRules:
@@ -39,6 +41,7 @@ class SizeRules:
             min_size=int(getattr(model, "min_size", 1)),
             size_multiple=max(1, int(getattr(model, "size_multiple", 1))),
             min_frames=max(1, int(getattr(model, "min_frames", 1))),
+            independent=bool(getattr(model, "frame_independent", False)),
         )
 
     def padded(self, size: int) -> int:
@@ -140,21 +143,19 @@ def _forward(
     dtype: torch.dtype,
     keep: slice | None = None,
 ) -> torch.Tensor:
-    """One network call on (1, T, C, h, w) CPU floats: pad (space and time), run, crop, return the ``keep``
-    frames (default all T) as (K, 3, s*h, s*w) CPU float32.
-
-    Only the kept frames are converted to float32 and downloaded: context frames never cross to the host.
-    """
+    """One network call on (1, T, C, h, w) floats: pad (space and time) on the device, run, crop, return
+    the ``keep`` frames (default all T) as a (K, 3, s*h, s*w) view of the output, on the device, in the
+    network's dtype. Context frames are never converted or copied."""
     import torch
 
     _, t, _, h, w = x.shape
+    x = x.to(device, non_blocking=True)
     height, width = rules.padded(h), rules.padded(w)
     x = pad_temporal(pad_spatial(x, height, width), max(t, rules.min_frames))
-    x = x.to(device, non_blocking=True)
     with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
         y = model(x)
     s = rules.scale
-    return y[0, :t][keep or slice(None), :, : h * s, : w * s].to("cpu", torch.float32)
+    return y[0, :t][keep or slice(None), :, : h * s, : w * s]
 
 
 def run_tiled(
@@ -169,10 +170,11 @@ def run_tiled(
     keep: slice | None = None,
     on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
-    """Restore (1, T, C, h, w) in [0, 1] and return the ``keep`` frames as (K, 3, s*h, s*w) CPU float32.
+    """Restore (1, T, C, h, w) in [0, 1] and return the ``keep`` frames as (K, 3, s*h, s*w) on ``device``.
 
-    ``tile`` is the tile side in input pixels (None: whole frame). ``on_tile(done, total)`` follows every
-    network call, so progress can move within a long window.
+    ``tile`` is the tile side in input pixels (None: whole frame). Tiles are blended on the device in
+    float32; a whole frame comes back in the network's dtype (``transfer.to_codes`` converts it).
+    ``on_tile(done, total)`` follows every network call, so progress can move within a long window.
     """
     import torch
 
@@ -184,45 +186,71 @@ def run_tiled(
         if on_tile is not None:
             on_tile(1, 1)
         return whole
+    x = x.to(device, non_blocking=True)
     th, tw = min(tile, h), min(tile, w)
     overlap = max(0, min(tile_overlap, th - 1, tw - 1))
     calls, done = len(tile_starts(h, th, overlap)) * len(tile_starts(w, tw, overlap)), 0
-    frames = len(range(t)[keep])
-    acc = torch.zeros(frames, 3, h * s, w * s)
-    norm = torch.zeros(1, 1, h * s, w * s)
+    frames = len(range(x.shape[1])[keep])
+    acc = torch.zeros(frames, 3, h * s, w * s, device=device)
+    norm = torch.zeros(1, 1, h * s, w * s, device=device)
     for y0 in tile_starts(h, th, overlap):
-        wy = feather(h, y0, th, overlap, s)
+        wy = feather(h, y0, th, overlap, s).to(device)
         for x0 in tile_starts(w, tw, overlap):
-            wx = feather(w, x0, tw, overlap, s)
+            wx = feather(w, x0, tw, overlap, s).to(device)
             out = _forward(model, x[:, :, :, y0 : y0 + th, x0 : x0 + tw], rules, device, dtype, keep)
             weight = (wy[:, None] * wx[None, :])[None, None]
-            acc[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += out * weight
-            norm[:, :, y0 * s : (y0 + th) * s, x0 * s : (x0 + tw) * s] += weight
+            rows, cols = slice(y0 * s, (y0 + th) * s), slice(x0 * s, (x0 + tw) * s)
+            acc[:, :, rows, cols].addcmul_(out.float(), weight)
+            norm[:, :, rows, cols] += weight
             del out
             done += 1
             if on_tile is not None:
                 on_tile(done, calls)
-    return acc / norm
+    return acc.div_(norm)
+
+
+def working_set_bytes(
+    model: nn.Module, rules: SizeRules, frames: int, height: int, width: int, dtype: torch.dtype
+) -> float:
+    """Bytes one call allocates on the device for ``frames`` frames of (height, width) input pixels.
+
+    The data path's own tensors: the integer codes (3 bytes a pixel), the float32 input and its padded copy
+    (up to 4 channels with a noise map), and per output pixel the network's output, its float32 conversion
+    and the output codes (counted at 4 + 4 + 1 bytes, whatever the precision). The network's own working
+    set comes from its ``memory_per_pixel(elem_bytes)`` where it has one (bicubic: nothing beyond its
+    output); otherwise from the BasicVSR++ family: five feature maps of ``mid_channels`` per frame (the four
+    propagation branches and the spatial features) at the feature resolution, stored in float32 even under
+    autocast (deformable alignment and warping return float32), and two float32 flows.
+    """
+    import torch
+
+    elem = 4 if dtype == torch.float32 else 2
+    pixels = rules.padded(height) * rules.padded(width)
+    data_path = 3 + 2 * 4 * 4 + rules.scale**2 * 3 * (4 + 4 + 1)
+    own = getattr(model, "memory_per_pixel", None)
+    if callable(own):
+        network = float(own(elem))
+    else:
+        mid = int(getattr(model, "mid_channels", 64))
+        feat_px = 1.0 / 16 if rules.scale == 1 and rules.min_size >= 256 else 1.0
+        network = 5 * mid * 4 * feat_px + 2 * 2 * 4
+    return frames * pixels * (data_path + network)
+
+
+#: Headroom over :func:`working_set_bytes` for transient buffers (convolution workspaces, temporaries).
+WORKSPACE_FACTOR = 2.0
 
 
 def auto_tile(
     model: nn.Module, rules: SizeRules, frames: int, height: int, width: int, device: torch.device, dtype
 ) -> int | None:
-    """Largest tile side (input pixels) whose estimated working set fits half the free memory; None when
-    the whole frame fits.
-
-    The estimate follows the BasicVSR++ memory model: about 5 feature maps of ``mid_channels`` per frame at
-    the feature resolution plus flows and the (scale^2 larger) output, with a safety factor of 3.
-    """
-    import torch
-
-    mid = int(getattr(model, "mid_channels", 64))
-    elem = 4 if dtype == torch.float32 else 2
-    feat_px = 1.0 / 16 if rules.scale == 1 and rules.min_size >= 256 else 1.0
-    per_px = frames * (5 * mid * elem * feat_px + 2 * 4 * 2 + 3 * 4 * rules.scale**2 * 2) * 3
+    """Largest tile side (input pixels) whose working set (with ``WORKSPACE_FACTOR`` headroom) fits half the
+    free memory; None when the whole frame fits."""
     budget = 0.5 * free_memory_bytes(device)
-    if rules.padded(height) * rules.padded(width) * per_px <= budget:
+    need = WORKSPACE_FACTOR * working_set_bytes(model, rules, frames, height, width, dtype)
+    if need <= budget:
         return None
+    per_px = need / (rules.padded(height) * rules.padded(width))
     side = int(math.sqrt(budget / per_px))
     side -= side % 8
     return max(side, rules.smallest_tile())

@@ -1,0 +1,145 @@
+"""The lean data path: frames cross to the device and back as integers, only the kept frames come back, and
+conversion, blending, clamping and rounding happen on the device with the same results as float maths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from test_pipeline import DecayNet, textured
+from vsrcli.models.bicubic import BicubicUpsampler
+from vsrcli.pipeline import tiling
+from vsrcli.pipeline.chunking import Window
+from vsrcli.pipeline.engine import Engine, WindowRestorer
+from vsrcli.pipeline.options import RestoreOptions
+from vsrcli.pipeline.tiling import SizeRules, auto_tile, working_set_bytes
+from vsrcli.pipeline.transfer import to_codes
+
+CPU = torch.device("cpu")
+
+
+def frames(t: int, h: int, w: int, bits: int = 8) -> list[np.ndarray]:
+    """Textured RGB frames as stored in a video: integers, (H, W, 3)."""
+    peak = 2**bits - 1
+    dtype = np.uint8 if bits == 8 else np.uint16
+    return [np.rint(textured(h, w, seed=i).permute(1, 2, 0).numpy() * peak).astype(dtype) for i in range(t)]
+
+
+def reference(net: torch.nn.Module, clip: list[np.ndarray], keep: slice, bits: int = 8) -> np.ndarray:
+    """What the network gives on float frames, quantised by numpy in float32 as the official tensor2img does:
+    the answer the data path must match."""
+    peak = 2**bits - 1
+    x = torch.from_numpy(np.stack(clip).astype(np.float32) / peak).permute(0, 3, 1, 2)[None]
+    with torch.no_grad():
+        y = net(x)[0, keep].permute(0, 2, 3, 1).numpy()
+    return np.rint(np.clip(y, 0, 1) * np.float32(peak)).astype(clip[0].dtype)
+
+
+def restorer(net: torch.nn.Module, tile: int | None = None) -> WindowRestorer:
+    options = RestoreOptions(model=net, task="upscale" if SizeRules.of(net).scale > 1 else "denoise")
+    engine = Engine(options, net, "test", SizeRules.of(net), CPU, torch.float32)
+    return engine.restorer(tile, None)
+
+
+def test_a_window_moves_integers_both_ways_and_only_its_kept_frames_come_back():
+    net = DecayNet(scale=2, decay=0.5)
+    clip = frames(6, 24, 32)
+    win = Window(index=0, start=0, stop=6, core_start=1, core_stop=4, fade_out=1)  # keeps frames 1..4
+    r = restorer(net)
+    core, tail = r.restore(clip, win)
+    assert core.dtype == np.uint8 and core.shape == (3, 48, 64, 3) and tail.shape == (1, 48, 64, 3)
+    np.testing.assert_array_equal(np.concatenate([core, tail]), reference(net, clip, slice(1, 5)))
+    assert r.buffers is not None
+    stats = r.buffers.stats
+    assert stats.uploaded == 6 * 24 * 32 * 3  # the window's frames, one byte a sample
+    assert stats.downloaded == 4 * 48 * 64 * 3  # the kept frames only, one byte a sample
+    assert (stats.uploads, stats.downloads) == (1, 1)
+
+
+def test_sixteen_bit_frames_stay_sixteen_bit_through_the_device():
+    net = DecayNet(scale=1, decay=0.5)
+    clip = frames(3, 20, 20, bits=16)
+    r = restorer(net)
+    core, _ = r.restore(clip, Window(index=0, start=0, stop=3, core_start=0, core_stop=3))
+    assert core.dtype == np.uint16
+    np.testing.assert_array_equal(core, reference(net, clip, slice(0, 3), bits=16))
+    assert r.buffers is not None and r.buffers.stats.downloaded == 3 * 20 * 20 * 3 * 2
+
+
+def test_tiles_blended_on_the_device_give_the_whole_frame_codes():
+    net = DecayNet(scale=2, decay=0.5)
+    clip = frames(4, 40, 56)
+    win = Window(index=0, start=0, stop=4, core_start=0, core_stop=4)
+    whole, _ = restorer(net).restore(clip, win)
+    tiled_restorer = restorer(net, tile=16)
+    tiled, _ = tiled_restorer.restore(clip, win)
+    assert len(net.seen) > 2  # it did tile
+    x = torch.from_numpy(np.stack(clip).astype(np.float32) / 255).permute(0, 3, 1, 2)[None]
+    with torch.no_grad():
+        exact = net(x)[0].permute(0, 2, 3, 1).numpy() * 255
+    moved = tiled != whole
+    assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
+    assert np.all(np.abs(exact[moved] % 1 - 0.5) < 0.01)  # float32 blending only moves rounding ties
+    assert tiled_restorer.buffers is not None and tiled_restorer.buffers.stats.downloaded == 4 * 80 * 112 * 3
+
+
+@pytest.mark.parametrize("integer_kernel", [True, False])
+def test_a_frame_independent_network_runs_only_the_kept_frames(integer_kernel):
+    class Counting(BicubicUpsampler):
+        def __init__(self) -> None:
+            super().__init__(4)
+            self.frames_run = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.frames_run += x.shape[1]
+            return super().forward(x)
+
+        def forward_codes(self, codes: torch.Tensor) -> torch.Tensor | None:
+            if not integer_kernel:
+                return None
+            self.frames_run += codes.shape[0]
+            return super().forward_codes(codes)
+
+    net = Counting()
+    clip = frames(8, 16, 16)
+    r = restorer(net)
+    core, _ = r.restore(clip, Window(index=0, start=0, stop=8, core_start=2, core_stop=6))
+    assert net.frames_run == 4 and core.shape == (4, 64, 64, 3)
+    assert r.buffers is not None and r.buffers.stats.uploaded == 4 * 16 * 16 * 3
+    expected = reference(BicubicUpsampler(4), clip, slice(2, 6))
+    assert np.abs(core.astype(int) - expected.astype(int)).max() <= 1  # integer and float kernels agree
+
+
+def test_codes_are_clamped_and_rounded_half_to_even_in_float32_whatever_the_dtype():
+    y = (
+        torch.tensor([-0.2, 0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, 0.999, 1.7])
+        .view(1, 1, 1, 7)
+        .expand(1, 3, 1, 7)
+    )
+    codes = to_codes(y.clone(), 255.0)
+    assert codes.dtype == torch.uint8 and codes.shape == (1, 1, 7, 3)
+    assert codes[0, 0, :, 0].tolist() == [0, 0, 0, 2, 2, 255, 255]
+    half = torch.full((1, 3, 2, 2), 200 / 255, dtype=torch.bfloat16)  # bf16 holds 0.78515625: 200.2 -> 200
+    assert to_codes(half, 255.0).unique().tolist() == [200]
+
+
+@pytest.mark.parametrize("free_gib", [8, 16])
+def test_bicubic_needs_no_tiles_for_1080p_frames(monkeypatch, free_gib):
+    """It runs frame by frame, so one frame's working set is what must fit, not a window's."""
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: free_gib << 30)
+    net = BicubicUpsampler(4)
+    assert restorer(net).engine.tile_for(1080, 1920) is None
+    assert auto_tile(net, SizeRules.of(net), 30, 1080, 1920, CPU, torch.float32) is not None  # a window would
+
+
+def test_the_memory_model_counts_float32_features_under_half_precision(monkeypatch):
+    """Autocast computes convolutions in half, but the propagated features stay float32: the estimate
+    must not halve them (it did, and the first windows ran out of memory)."""
+    net = DecayNet(scale=4)
+    rules = SizeRules(scale=4, min_size=64)
+    full = working_set_bytes(net, rules, 10, 180, 320, torch.float32)
+    half = working_set_bytes(net, rules, 10, 180, 320, torch.bfloat16)
+    assert half == full
+    features = 5 * 64 * 4 * 10 * 180 * 320
+    assert features < full < 2 * features
