@@ -101,7 +101,15 @@ def test_unknown_precision_is_a_usage_error():
         resolve_precision("fp8", CPU)
 
 
-def test_cuda_auto_prefers_bf16_then_fp16():
+def test_cuda_auto_stays_float32_until_half_precision_is_validated_on_a_gpu(monkeypatch):
+    monkeypatch.setattr(precision, "CUDA_AUTO_HALF_VALIDATED", False)
+    for bf16 in (True, False):
+        assert resolve_precision("auto", CUDA, cuda_bf16_supported=lambda b=bf16: b) is torch.float32
+    assert resolve_precision("bf16", CUDA, cuda_bf16_supported=lambda: True) is torch.bfloat16  # asked: given
+
+
+def test_validated_cuda_auto_prefers_bf16_then_fp16(monkeypatch):
+    monkeypatch.setattr(precision, "CUDA_AUTO_HALF_VALIDATED", True)
     assert resolve_precision("auto", CUDA, cuda_bf16_supported=lambda: True) is torch.bfloat16
     assert resolve_precision("auto", CUDA, cuda_bf16_supported=lambda: False) is torch.float16
     assert resolve_precision("fp16", CUDA, cuda_bf16_supported=lambda: True) is torch.float16

@@ -21,7 +21,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 DEVICE_HELP = "auto, cpu, cuda or cuda:N."
-PRECISION_HELP = "auto, fp32, bf16 or fp16 (auto: bf16 or fp16 on a GPU, fp32 on a CPU without native bf16)."
+PRECISION_HELP = (
+    "auto, fp32, bf16 or fp16 (auto: fp32 until half precision passes the accuracy gate on the device)."
+)
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -31,6 +33,11 @@ FAST_BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 # `auto` picks bf16 on CPUs with native bf16 only once the accuracy bar (< 0.05 dB PSNR change against the
 # float32 path on real frames, no drift over 300 frames) has been shown on such a CPU. Until then it is off.
 CPU_AUTO_BF16_VALIDATED = False
+
+# The same bar on GPUs: `auto` picks bf16 (fp16 without bf16) on CUDA only once `benchmarks/gpu_check.py` has
+# shown every architecture within 0.05 dB of float32 on a GPU. No GPU run has shown it yet, so `auto` is
+# float32 there (TF32 convolutions: most of half precision's speed at float32's range).
+CUDA_AUTO_HALF_VALIDATED = False
 
 
 def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str] | None:
@@ -96,7 +103,8 @@ def resolve_precision(
     """The dtype to compute in for `requested` in {"auto", "fp32", "bf16", "fp16"} on `device`.
 
     CPU: auto -> bf16 only with native bf16 *and* once validated (CPU_AUTO_BF16_VALIDATED), else float32;
-    fp16 -> UsageError (no fast CPU fp16 path). CUDA: auto -> bf16 where supported, else fp16.
+    fp16 -> UsageError (no fast CPU fp16 path). CUDA: auto -> float32 until validated
+    (CUDA_AUTO_HALF_VALIDATED), then bf16 where supported, else fp16.
     """
     import torch
 
@@ -107,6 +115,8 @@ def resolve_precision(
     if kind == "cuda":
         bf16_ok = (cuda_bf16_supported or torch.cuda.is_bf16_supported)()
         if choice == "auto":
+            if not CUDA_AUTO_HALF_VALIDATED:
+                return torch.float32
             return torch.bfloat16 if bf16_ok else torch.float16
         if choice == "bf16":
             if not bf16_ok:
