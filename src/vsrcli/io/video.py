@@ -1200,14 +1200,15 @@ class VideoWriter:
             top = 2**self.bit_depth - 1
             codes = np.rint(rgb.astype(np.float32) * (top / 65535.0)).astype(np.uint16)
             return self._from_planes([codes[..., 1], codes[..., 2], codes[..., 0]], fmt)  # G, B, R planes
-        y, u, v = colour.rgb_to_yuv(
-            rgb, bits=self.bit_depth, matrix=self.matrix, color_range=self.color_range, gray=self._out_gray
-        )
-        if u is None or v is None:
-            return self._from_planes([y], fmt)
         sx, sy = _subsampling(fmt)
+        planes = colour.rgb_to_planes(
+            rgb, bits=self.bit_depth, matrix=self.matrix, color_range=self.color_range, sx=sx, sy=sy,
+            gray=self._out_gray,
+        )  # fmt: skip
+        if len(planes) == 1:
+            return self._from_planes(planes, fmt)
         twin = encoders.PLANAR_TWIN.get(fmt)  # p010le: filled as planar 10-bit, repacked by swscale
-        frame = self._from_planes([y, colour.subsample(u, sx, sy), colour.subsample(v, sx, sy)], twin or fmt)
+        frame = self._from_planes(planes, twin or fmt)
         return frame if twin is None else self._sws.reformat(frame, format=fmt)
 
     def _gray_as_yuv(self, rgb: np.ndarray, fmt: str) -> Any:
