@@ -238,6 +238,17 @@ def test_default_output_is_beside_the_input_and_never_overwrites(tmp_path, clip)
     assert first.output.is_dir() and second.output.is_dir()
 
 
+def test_overwrite_with_the_default_output_replaces_it_instead_of_numbering(tmp_path, clip):
+    folder, _ = clip
+    first = restore(folder, model=DecayNet(decay=0.0), scene_detect=False)
+    frame = sorted(first.output.iterdir())[0]
+    frame.write_bytes(b"stale")
+    again = restore(folder, model=DecayNet(decay=0.0), scene_detect=False, overwrite=True)
+    assert again.output == first.output == tmp_path / "in.upscaled"
+    assert not (tmp_path / "in.upscaled-2").exists()
+    assert frame.read_bytes() != b"stale"
+
+
 def test_failure_leaves_nothing_and_input_untouched(tmp_path, clip):
     folder, _ = clip
     before = tree_hash(folder)

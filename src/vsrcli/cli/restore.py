@@ -44,7 +44,7 @@ def _run(task: str, values: dict[str, Any]) -> None:
             )
     except KeyboardInterrupt:
         raise Interrupted(
-            interrupted_message(values["input"], values["output"], task, options.resume)
+            interrupted_message(values["input"], values["output"], task, options.resume, options.overwrite)
         ) from None
     for warning in report.warnings:
         if warning == early:
@@ -63,13 +63,15 @@ def _run(task: str, values: dict[str, Any]) -> None:
     )
 
 
-def interrupted_message(input: Path, output: Path | None, task: str, resume: bool) -> str:
+def interrupted_message(
+    input: Path, output: Path | None, task: str, resume: bool, overwrite: bool = False
+) -> str:
     """What Ctrl-C left behind: with --resume the finished chunks are kept, and the message says where."""
     if resume:
         from vsrcli.pipeline.resume import partial_dir
         from vsrcli.pipeline.streams import default_output
 
-        folder = partial_dir(output if output is not None else default_output(input, task))
+        folder = partial_dir(output if output is not None else default_output(input, task, replace=overwrite))
         chunks = [p for p in folder.glob("seg_*.npy") if not p.stem.endswith("_tail")]
         if chunks:
             return (

@@ -99,7 +99,11 @@ def restore_video(
     t0 = time.monotonic()
     src_path = Path(input)
     source = open_source(src_path, options.start, options.end)
-    out_path = Path(output) if output is not None else default_output(src_path, options.task)
+    out_path = (
+        Path(output)
+        if output is not None
+        else default_output(src_path, options.task, replace=options.overwrite)
+    )
     folder_out = source.kind == "folder" if output is None else is_folder_output(out_path)
     check_output(out_path, src_path, options.overwrite, folder=folder_out)
 

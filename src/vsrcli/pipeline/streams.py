@@ -211,8 +211,9 @@ def is_folder_output(path: Path) -> bool:
     return is_dir or str(path).endswith(("/", os.sep)) or path.suffix == ""
 
 
-def default_output(source: Path, task: str) -> Path:
-    """``name.upscaled.mp4`` (or ``.mkv`` for other containers) beside the input, never an existing path."""
+def default_output(source: Path, task: str, *, replace: bool = False) -> Path:
+    """``name.upscaled.mp4`` (or ``.mkv`` for other containers) beside the input; never an existing path
+    (``name.upscaled-2.mp4`` and so on) unless ``replace`` (``--overwrite``: the same name again)."""
     tag = TASK_TAGS.get(task, task)
     if source.is_dir():
         stem, suffix = f"{source.name}.{tag}", ""
@@ -221,7 +222,7 @@ def default_output(source: Path, task: str) -> Path:
         stem = f"{source.stem}.{tag}"
     candidate = source.parent / f"{stem}{suffix}"
     k = 2
-    while candidate.exists() or candidate.is_symlink():
+    while not replace and (candidate.exists() or candidate.is_symlink()):
         candidate = source.parent / f"{stem}-{k}{suffix}"
         k += 1
     return candidate
