@@ -133,13 +133,33 @@ def test_bicubic_needs_no_tiles_for_1080p_frames(monkeypatch, free_gib):
     assert auto_tile(net, SizeRules.of(net), 30, 1080, 1920, CPU, torch.float32) is not None  # a window would
 
 
-def test_the_memory_model_counts_float32_features_under_half_precision(monkeypatch):
-    """Autocast computes convolutions in half, but the propagated features stay float32: the estimate
-    must not halve them (it did, and the first windows ran out of memory)."""
+def test_half_precision_is_half_features_in_bf16_flows_in_float32(monkeypatch):
+    """Under bf16 autocast every propagated feature map is stored in bf16 while the flows stay float32, so
+    the tile memory model may count features at two bytes."""
+    from vsrcli.models import basicvsr_pp
+    from vsrcli.models.arch import build_network
+
+    seen: list[tuple[set[torch.dtype], torch.dtype]] = []
+    real = basicvsr_pp.propagate
+
+    def spy(net, feats, flows, name, device, cache=False):
+        out = real(net, feats, flows, name, device, cache)
+        seen.append(({f.dtype for f in out} | {f.dtype for f in feats["spatial"]}, flows.dtype))
+        return out
+
+    monkeypatch.setattr(basicvsr_pp, "propagate", spy)
+    net = build_network("basicvsrpp", mid_channels=8, num_blocks=1).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        net(torch.rand(1, 3, 3, 64, 64))
+    assert len(seen) == 4
+    assert all(dtypes == {torch.bfloat16} and flow == torch.float32 for dtypes, flow in seen)
+
+
+def test_the_memory_model_counts_features_in_the_compute_dtype():
     net = DecayNet(scale=4)
     rules = SizeRules(scale=4, min_size=64)
     full = working_set_bytes(net, rules, 10, 180, 320, torch.float32)
     half = working_set_bytes(net, rules, 10, 180, 320, torch.bfloat16)
-    assert half == full
-    features = 5 * 64 * 4 * 10 * 180 * 320
-    assert features < full < 2 * features
+    features_saved = 5 * 64 * 2 * 10 * 180 * 320
+    assert full - half == features_saved
+    assert 5 * 64 * 4 * 10 * 180 * 320 < full < 2 * 5 * 64 * 4 * 10 * 180 * 320

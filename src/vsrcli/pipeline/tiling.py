@@ -217,10 +217,11 @@ def working_set_bytes(
     The data path's own tensors: the integer codes (3 bytes a pixel), the float32 input and its padded copy
     (up to 4 channels with a noise map), and per output pixel the network's output, its float32 conversion
     and the output codes (counted at 4 + 4 + 1 bytes, whatever the precision). The network's own working
-    set comes from its ``memory_per_pixel(elem_bytes)`` where it has one (bicubic: nothing beyond its
-    output); otherwise from the BasicVSR++ family: five feature maps of ``mid_channels`` per frame (the four
-    propagation branches and the spatial features) at the feature resolution, stored in float32 even under
-    autocast (deformable alignment and warping return float32), and two float32 flows.
+    set comes from its ``memory_per_pixel(elem_bytes)`` where it has one (bicubic: its float passes);
+    otherwise from the BasicVSR++ family: five feature maps of ``mid_channels`` per frame (the four
+    propagation branches and the spatial features) at the feature resolution, in the compute dtype (under
+    bf16/fp16 autocast they are half: warping and alignment hand back their input's dtype, tested in
+    ``test_transfer.py``), and two float32 flows (flows, grids and offsets never leave float32).
     """
     import torch
 
@@ -233,7 +234,7 @@ def working_set_bytes(
     else:
         mid = int(getattr(model, "mid_channels", 64))
         feat_px = 1.0 / 16 if rules.scale == 1 and rules.min_size >= 256 else 1.0
-        network = 5 * mid * 4 * feat_px + 2 * 2 * 4
+        network = 5 * mid * elem * feat_px + 2 * 2 * 4
     return frames * pixels * (data_path + network)
 
 
