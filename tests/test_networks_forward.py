@@ -301,6 +301,23 @@ def test_precision_hooks_stay_float32_under_autocast() -> None:
     assert aligned.shape == (1, 8, 4, 4) and aligned.dtype == torch.bfloat16
 
 
+@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("magnitude", [10.0, None])
+def test_offsets_computed_in_place_at_inference_equal_the_autograd_path(
+    n: int, magnitude: float | None
+) -> None:
+    """Inference overwrites the conv output in place (tanh, scale, flow priors, sigmoid); the values must be
+    bitwise those of the out-of-place path training differentiates through."""
+    dcn = DeformConvBase(16, 8, 3, 1, 2)
+    raw = torch.randn(n, 54, 5, 6)
+    priors = (torch.randn(n, 2, 5, 6), torch.randn(n, 2, 5, 6))
+    with torch.enable_grad():
+        ref_offset, ref_mask = dcn.offsets_and_mask(raw.clone().requires_grad_(), magnitude, priors)
+    with torch.no_grad():
+        offset, mask = dcn.offsets_and_mask(raw.clone(), magnitude, priors)
+    assert torch.equal(offset, ref_offset.detach()) and torch.equal(mask, ref_mask.detach())
+
+
 @pytest.mark.slow
 def test_cpu_cache_path_handles_mirrored_input_and_matches_official(monkeypatch: pytest.MonkeyPatch) -> None:
     """The cpu_cache code path (forced on here; officially CUDA and T > cpu_cache_length only) gives the

@@ -63,7 +63,12 @@ class SecondOrderDeformableAlignment(DeformConvBase):
     def forward(
         self, x: torch.Tensor, extra_feat: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
     ) -> torch.Tensor:
-        out = torch.cat([extra_feat, flow_1.to(extra_feat.dtype), flow_2.to(extra_feat.dtype)], 1)
+        # the flows in the features' layout, so the concatenation (and the first conv) stays channels_last
+        layout = torch.channels_last if extra_feat.is_contiguous(memory_format=torch.channels_last) else None
+        flows = [
+            f.to(extra_feat.dtype, memory_format=layout or torch.preserve_format) for f in (flow_1, flow_2)
+        ]
+        out = torch.cat([extra_feat, *flows], 1)
         convs = [m for m in self.conv_offset if isinstance(m, nn.Conv2d)]
         for conv in convs[:-1]:
             out = conv_act(conv, out, "leaky_relu")

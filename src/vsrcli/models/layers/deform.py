@@ -147,21 +147,23 @@ class DeformConvBase(nn.Module):
         with autocast_off(out):
             # contiguous NCHW: a channels_last conv output would make every slice below strided (tanh and
             # sigmoid 3-6x slower there) and the DCN copies offsets and mask to NCHW anyway
+            fresh = not torch.is_grad_enabled()  # inference: the conv output is ours to overwrite
             out = out.float().contiguous()
             c = out.shape[1] // 3
             # cat(o1, o2) is the first 2/3 of the channels: sliced, not copied
             offset = out[:, : 2 * c]
             if max_magnitude is not None:
-                offset = max_magnitude * torch.tanh(offset)
+                offset = offset.tanh_().mul_(max_magnitude) if fresh else max_magnitude * torch.tanh(offset)
             if flow_priors:
                 # each prior is added to its own equal slice, to every (dy, dx) pair of it: one broadcast
                 # add over a (N, priors, pairs, 2, H, W) view instead of chunk, repeat, add and cat
                 n, _, h, w = offset.shape
-                priors = torch.stack([flow.float().flip(1) for flow in flow_priors], dim=1)
-                offset = (offset.reshape(n, len(flow_priors), -1, 2, h, w) + priors.unsqueeze(2)).view(
-                    n, 2 * c, h, w
-                )
-            mask = torch.sigmoid(out[:, 2 * c :])
+                priors = torch.stack([flow.float().flip(1) for flow in flow_priors], dim=1).unsqueeze(2)
+                if fresh and max_magnitude is not None:  # in place on the tanh output, itself in ``out``
+                    offset.unflatten(1, (len(flow_priors), -1, 2)).add_(priors)
+                else:
+                    offset = (offset.reshape(n, len(flow_priors), -1, 2, h, w) + priors).view(n, 2 * c, h, w)
+            mask = out[:, 2 * c :].sigmoid_() if fresh else torch.sigmoid(out[:, 2 * c :])
         return offset, mask
 
     def deform(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
