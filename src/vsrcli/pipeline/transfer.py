@@ -64,41 +64,47 @@ class HostBuffers:
         return current
 
     def upload(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
-        """(T, H, W, C) integer frames -> the same integers on the device, laid out (T, H, W, C)."""
+        """(T, H, W, C) integer frames -> the same codes on the device, laid out (T, H, W, C): uint8, or
+        16-bit codes as int16 bit patterns (uint16 kernels are sparse on GPUs; ``to_unit`` reads them)."""
         import torch
 
         first = frames[0]
         shape = (len(frames), *first.shape)
-        dtype = torch.uint16 if first.dtype == np.uint16 else torch.uint8
-        nbytes = int(np.prod(shape)) * first.itemsize
-        self.stats.uploaded += nbytes
+        wide = first.dtype == np.uint16
+        numel = int(np.prod(shape))
+        self.stats.uploaded += numel * first.itemsize
         self.stats.uploads += 1
         if not self.staged:
-            return torch.from_numpy(np.stack(frames))
+            stacked = np.stack(frames)
+            return torch.from_numpy(stacked.view(np.int16) if wide else stacked)
         if self._up_done is not None:
             self._up_done.synchronize()  # the previous window's copy has left the buffer
-        self._up = self._buffer(self._up, int(np.prod(shape)), dtype)
-        staging = self._up[: int(np.prod(shape))].view(shape)
+        self._up = self._buffer(self._up, numel, torch.int16 if wide else torch.uint8)
+        staging = self._up[:numel].view(shape)
         for i, frame in enumerate(frames):
-            staging[i].copy_(torch.from_numpy(np.ascontiguousarray(frame)))
+            frame = np.ascontiguousarray(frame)
+            staging[i].copy_(torch.from_numpy(frame.view(np.int16) if wide else frame))
         on_device = staging.to(self.device, non_blocking=True)
         self._up_done = torch.cuda.Event()
-        self._up_done.record()
+        self._up_done.record(torch.cuda.current_stream(self.device))
         return on_device
 
     def download(self, codes: torch.Tensor) -> np.ndarray:
-        """Integer frames on the device -> a host array of the same shape (the one copy that comes back)."""
+        """Codes on the device (uint8, or int16 bit patterns of 16-bit codes) -> a host uint8/uint16 array of
+        the same shape: the one copy that comes back."""
         import torch
 
         self.stats.downloaded += codes.numel() * codes.element_size()
         self.stats.downloads += 1
         if not self.staged:
-            return codes.numpy()
-        self._down = self._buffer(self._down, codes.numel(), codes.dtype)
-        staging = self._down[: codes.numel()].view(codes.shape)
-        staging.copy_(codes, non_blocking=True)
-        torch.cuda.current_stream(self.device).synchronize()
-        return staging.numpy().copy()  # the staging buffer is reused by the next window
+            host = codes.numpy()
+        else:
+            self._down = self._buffer(self._down, codes.numel(), codes.dtype)
+            staging = self._down[: codes.numel()].view(codes.shape)
+            staging.copy_(codes, non_blocking=True)
+            torch.cuda.current_stream(self.device).synchronize()
+            host = staging.numpy().copy()  # the staging buffer is reused by the next window
+        return host.view(np.uint16) if host.dtype == np.int16 else host
 
 
 def to_unit(codes: torch.Tensor, peak: float, noise_sigma: float | None) -> torch.Tensor:
@@ -108,19 +114,22 @@ def to_unit(codes: torch.Tensor, peak: float, noise_sigma: float | None) -> torc
 
     from vsrcli.degrade import noise_level_map
 
-    if codes.dtype == torch.uint16:
-        codes = codes.to(torch.int32)  # few kernels take uint16; int32 holds every code exactly
+    if codes.dtype == torch.int16:  # 16-bit codes as bit patterns: back to 0..65535 in int32
+        codes = codes.to(torch.int32).bitwise_and_(0xFFFF)
     x = codes.permute(0, 3, 1, 2).to(torch.float32).div_(peak).unsqueeze(0).contiguous()
     return x if noise_sigma is None else noise_level_map(x, noise_sigma)
 
 
 def to_codes(y: torch.Tensor, peak: float) -> torch.Tensor:
-    """(K, 3, H, W) float on the device -> (K, H, W, 3) integer codes there: clamped to [0, 1], scaled and
-    rounded half to even (as the official tensor2img), in float32 whatever the network's dtype."""
+    """(K, 3, H, W) float on the device -> (K, H, W, 3) codes there: clamped to [0, 1], scaled and rounded
+    half to even (as the official tensor2img), in float32 whatever the network's dtype. 8-bit codes are
+    uint8; 16-bit codes are int16 bit patterns (``HostBuffers.download`` views them as uint16)."""
     import torch
 
     y = y.float()  # a new tensor unless y already is float32 (then it is ours to change in place)
     y = y.clamp_(0, 1).mul_(peak).round_()
     k, c, h, w = y.shape
-    out = torch.empty((k, h, w, c), dtype=torch.uint16 if peak > 255 else torch.uint8, device=y.device)
+    if peak > 255:  # via int32: 32768..65535 wrap to the same bits in int16
+        return y.permute(0, 2, 3, 1).to(torch.int32).to(torch.int16).contiguous()
+    out = torch.empty((k, h, w, c), dtype=torch.uint8, device=y.device)
     return out.copy_(y.permute(0, 2, 3, 1))
