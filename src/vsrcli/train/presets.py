@@ -85,7 +85,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "bix4": {
         **_SR_X4,
         "name": "basicvsrpp-c24n3-bix4",
-        "description": "Small BasicVSR++ for BI x4 (MATLAB bicubic), the default of `vsrcli upscale`.",
+        "description": "Small BasicVSR++ for BI x4 (MATLAB bicubic), the first default of `vsrcli upscale`.",
         "arch_args": {"mid_channels": 24, "num_blocks": 3},
         "run": {**_RUN, "export_dtype": "float16"},  # 2.3 M parameters (1.4 M of them SPyNet): ~4.7 MB
     },
@@ -199,7 +199,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # vsrcli's light x4 network (models/basicvsr_pp_lite.py): the seed's propagation at c32n2, flows at 1/2
     # input size, reconstruction at input size straight to RGB over a bicubic skip (~95 GFLOP per 320x180
-    # frame against ~272 for the c24n3 default it replaces). SPyNet starts from vsrcli's own flow network
+    # frame against ~272 for the c24n3 it replaced). SPyNet starts from vsrcli's own flow network
     # (training/spynet-vsrcli: vsrcli-denoise's, distilled from DIS on whole small frames by
     # training/train_flow.py); the x4 runs that started SPyNet from zero flow learnt almost no motion.
     # 8-frame clips (4 loaded and mirrored) of 64-pixel patches, batch 2; bf16 autocast on CPUs with AMX.
