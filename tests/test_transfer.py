@@ -163,3 +163,40 @@ def test_the_memory_model_counts_features_in_the_compute_dtype():
     features_saved = 5 * 64 * 2 * 10 * 180 * 320
     assert full - half == features_saved
     assert 5 * 64 * 4 * 10 * 180 * 320 < full < 2 * 5 * 64 * 4 * 10 * 180 * 320
+
+
+def test_tiles_are_blended_in_host_memory_when_the_window_would_crowd_the_gpu(monkeypatch):
+    """Tiles bound the network's memory, not the blend accumulator's: a window whose float32 accumulator
+    would take over a quarter of the GPU's free memory is blended on the host (the CPU blends in place)."""
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 16 << 30)
+    cuda = torch.device("cuda")
+    assert tiling.blend_device(cuda, 2 << 30) == cuda
+    assert tiling.blend_device(cuda, 16 << 30) == CPU
+    assert tiling.blend_device(CPU, 1 << 40) == CPU
+
+
+def test_the_automatic_tile_leaves_room_for_what_tiles_cannot_shrink(monkeypatch):
+    """The window's codes and float input stay whole: the tile is sized from what is left of the budget."""
+    net = DecayNet(scale=4)
+    rules = SizeRules(scale=4, min_size=64)
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: 8 << 30)
+    tile = auto_tile(net, rules, 20, 1080, 1920, CPU, torch.float32)
+    assert tile is not None
+    pixels = 1080 * 1920
+    fixed = tiling.WORKSPACE_FACTOR * 20 * pixels * (3 + 2 * 4 * 4)  # codes, float input and padded copy
+    whole = tiling.WORKSPACE_FACTOR * working_set_bytes(net, rules, 20, 1080, 1920, torch.float32)
+    per_px = (whole - fixed) / pixels
+    assert fixed + per_px * tile * tile <= 0.5 * (8 << 30) < fixed + per_px * (tile + 8) ** 2
+
+
+def test_out_of_memory_in_the_data_path_is_a_clear_error(monkeypatch):
+    from vsrcli.errors import OutOfMemoryError
+    from vsrcli.pipeline import engine
+
+    def no_room(*args: object, **kwargs: object) -> torch.Tensor:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 6.00 GiB")
+
+    monkeypatch.setattr(engine, "to_unit", no_room)
+    r = restorer(DecayNet(scale=2))
+    with pytest.raises(OutOfMemoryError, match="holding one window's frames"):
+        r.restore(frames(2, 8, 8), Window(index=0, start=0, stop=2, core_start=0, core_stop=2))

@@ -203,6 +203,25 @@ class Engine:
 
 
 @contextlib.contextmanager
+def out_of_memory_is_clear(device: torch.device) -> Iterator[None]:
+    """The data path's own tensors (a window's float input, its output codes) do not shrink with tiles: an
+    out-of-memory error there is vsrcli's one-line OutOfMemoryError with what to change."""
+    from vsrcli.errors import OutOfMemoryError
+    from vsrcli.pipeline.device import is_out_of_memory, release_cached_memory
+
+    try:
+        yield
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        release_cached_memory(device)
+        raise OutOfMemoryError(
+            f"out of memory on {device} holding one window's frames",
+            hint="use a smaller --chunk, or --device cpu",
+        ) from exc
+
+
+@contextlib.contextmanager
 def cudnn_autotune(device: torch.device) -> Iterator[None]:
     """cuDNN autotuning on CUDA for the duration of one window (every window has the same shape, so the
     search pays off), restored afterwards: a library must not change the caller's global settings."""
@@ -239,7 +258,8 @@ class WindowRestorer:
     ) -> torch.Tensor:
         """Uploaded codes through the network (tiled, out-of-memory recovery): the kept frames' codes."""
         e = self.engine
-        x = to_unit(uploaded, peak, self.level)
+        with out_of_memory_is_clear(e.device):
+            x = to_unit(uploaded, peak, self.level)
         with cudnn_autotune(e.device):
             y, self.tile = restore_window(
                 e.net,
@@ -254,7 +274,8 @@ class WindowRestorer:
                 on_tile=on_tile,
             )
         del x
-        return to_codes(y, peak)
+        with out_of_memory_is_clear(e.device):
+            return to_codes(y, peak)
 
     def restore(
         self,

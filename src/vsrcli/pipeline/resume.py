@@ -22,7 +22,7 @@ import numpy as np
 from vsrcli.errors import OutputError
 
 MANIFEST = "manifest.json"
-VERSION = 1
+VERSION = 2  # 2: bicubic became PIL's (a = -0.5); earlier partials are not resumed
 
 
 def partial_dir(output: Path) -> Path:

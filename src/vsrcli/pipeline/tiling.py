@@ -158,6 +158,17 @@ def _forward(
     return y[0, :t][keep or slice(None), :, : h * s, : w * s]
 
 
+def blend_device(device: torch.device, acc_bytes: int) -> torch.device:
+    """Where tiles are blended: on the device when the window's float32 accumulator takes at most a quarter
+    of its free memory, else in host memory. Why: tiles bound the network's memory, not the accumulator's
+    (40 kept 1080p frames at x4 are 16 GB in float32), so a GPU that needs tiles may not hold it."""
+    import torch
+
+    if device.type == "cpu" or acc_bytes <= 0.25 * free_memory_bytes(device):
+        return device
+    return torch.device("cpu")
+
+
 def run_tiled(
     model: nn.Module,
     x: torch.Tensor,
@@ -191,16 +202,17 @@ def run_tiled(
     overlap = max(0, min(tile_overlap, th - 1, tw - 1))
     calls, done = len(tile_starts(h, th, overlap)) * len(tile_starts(w, tw, overlap)), 0
     frames = len(range(x.shape[1])[keep])
-    acc = torch.zeros(frames, 3, h * s, w * s, device=device)
-    norm = torch.zeros(1, 1, h * s, w * s, device=device)
+    blend = blend_device(device, frames * 3 * h * s * w * s * 4)
+    acc = torch.zeros(frames, 3, h * s, w * s, device=blend)
+    norm = torch.zeros(1, 1, h * s, w * s, device=blend)
     for y0 in tile_starts(h, th, overlap):
-        wy = feather(h, y0, th, overlap, s).to(device)
+        wy = feather(h, y0, th, overlap, s).to(blend)
         for x0 in tile_starts(w, tw, overlap):
-            wx = feather(w, x0, tw, overlap, s).to(device)
+            wx = feather(w, x0, tw, overlap, s).to(blend)
             out = _forward(model, x[:, :, :, y0 : y0 + th, x0 : x0 + tw], rules, device, dtype, keep)
             weight = (wy[:, None] * wx[None, :])[None, None]
             rows, cols = slice(y0 * s, (y0 + th) * s), slice(x0 * s, (x0 + tw) * s)
-            acc[:, :, rows, cols].addcmul_(out.float(), weight)
+            acc[:, :, rows, cols].addcmul_(out.to(blend, torch.float32), weight)
             norm[:, :, rows, cols] += weight
             del out
             done += 1
@@ -251,8 +263,11 @@ def auto_tile(
     need = WORKSPACE_FACTOR * working_set_bytes(model, rules, frames, height, width, dtype)
     if need <= budget:
         return None
-    per_px = need / (rules.padded(height) * rules.padded(width))
-    side = int(math.sqrt(budget / per_px))
+    # the window's codes and float input stay whole whatever the tile; the rest shrinks with its area
+    pixels = rules.padded(height) * rules.padded(width)
+    fixed = WORKSPACE_FACTOR * frames * pixels * (3 + 2 * 4 * 4)
+    per_px = (need - fixed) / pixels
+    side = int(math.sqrt(max(budget - fixed, 0.0) / per_px))
     side -= side % 8
     return max(side, rules.smallest_tile())
 

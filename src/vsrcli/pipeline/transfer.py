@@ -76,7 +76,7 @@ class HostBuffers:
         self.stats.uploads += 1
         if not self.staged:
             stacked = np.stack(frames)
-            return torch.from_numpy(stacked.view(np.int16) if wide else stacked)
+            return torch.from_numpy(stacked.view(np.int16) if wide else stacked).to(self.device)
         if self._up_done is not None:
             self._up_done.synchronize()  # the previous window's copy has left the buffer
         self._up = self._buffer(self._up, numel, torch.int16 if wide else torch.uint8)
@@ -96,8 +96,8 @@ class HostBuffers:
 
         self.stats.downloaded += codes.numel() * codes.element_size()
         self.stats.downloads += 1
-        if not self.staged:
-            host = codes.numpy()
+        if not self.staged or codes.device.type == "cpu":  # (tiles blended on the host come back so)
+            host = codes.cpu().numpy()
         else:
             self._down = self._buffer(self._down, codes.numel(), codes.dtype)
             staging = self._down[: codes.numel()].view(codes.shape)
