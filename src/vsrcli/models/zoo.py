@@ -595,7 +595,16 @@ _SHIPPED: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="vsrcli-x4",
         arch="basicvsrpp_lite",
-        arch_args={"mid_channels": 32, "num_blocks": 2},
+        arch_args={
+            "mid_channels": 32,
+            "num_blocks": 2,
+            "extract_blocks": 2,
+            "reconstruction_blocks": 2,
+            "deform_groups": 4,
+            "offset_hidden": 1,
+            "flow_downscale": 2,
+            "max_residue_magnitude": 10,
+        },
         task="sr-x4",
         scale=4,
         **_committed("basicvsrpp-lite-c32n2-bix4-190b736b.safetensors"),
