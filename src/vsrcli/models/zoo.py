@@ -623,7 +623,7 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         "training/basicvsrpp-lite-c32n2-bix4)",
         notes="vsrcli's light BasicVSR++ (c32n2: reconstruction at low resolution, pixel shuffle to RGB "
         "over a bicubic skip, flows at half size from vsrcli's own SPyNet; float16 weights), the offline "
-        "default of `vsrcli upscale`: 2x faster than the c24n3 it replaces and better on held-out clips. "
+        "default of `vsrcli upscale`: 1.6-2.2x faster than the c24n3 it replaces, better on held-out clips. "
         "Metrics measured with `vsrcli benchmark` (not published figures). For the best quality download an "
         "official model, "
         "e.g. basicvsrpp-vimeo90k-bi.",
