@@ -6,8 +6,8 @@ Sections, each timed and printed as it finishes:
    perturbed so the DCN paths see non-zero offsets), PSNR of bf16 and fp16 autocast against float32 on the
    same input (the accuracy a CUDA ``auto`` precision would give up);
 2. speed: BasicVSR++ c64n7 at 320x180 (input), seconds per frame in fp32 / bf16 / fp16, for each DCN backend;
-3. pipeline: ``restore_video`` 1080p -> 4K (x4) frames per second with c64n7 (random weights) and with
-   ``--model bicubic`` (the data path's floor), libx264 veryfast;
+3. pipeline: ``restore_video`` 540p -> 4K (x4) frames per second with c64n7 (random weights), with the
+   shipped ``vsrcli-x4`` and with ``--model bicubic`` (the data path's floor), libx264 veryfast;
 4. memory: peak allocated memory of one untiled c64n7 window against the automatic tile estimate
    (``pipeline.tiling.working_set_bytes``) at several sizes, per dtype;
 5. oom: a real out-of-memory error (memory capped with ``set_per_process_memory_fraction``) and the tile
@@ -171,13 +171,17 @@ def _write_clip(path: Path, t: int, h: int, w: int) -> None:
 def section_pipeline(device: torch.device, dry: bool) -> None:
     from vsrcli.pipeline.restore import restore_video
 
-    t, h, w = (3, 64, 96) if dry else (24, 1080, 1920)
+    t, h, w = (3, 64, 96) if dry else (24, 540, 960)  # x4: 960x540 -> 3840x2160 (4K)
     net = random_network("basicvsrpp", {"mid_channels": 64, "num_blocks": 7}, device)
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "in.mp4"
         _write_clip(src, t, h, w)
         half = ("bf16",) if device.type == "cpu" else ("fp16", "bf16")
-        runs = [("bicubic", "bicubic", "fp32"), *(("c64n7", net, p) for p in half)]
+        runs = [
+            ("bicubic", "bicubic", "fp32"),
+            *(("c64n7", net, p) for p in half),
+            *(("vsrcli-x4", "vsrcli-x4", p) for p in ("fp32", *half)),  # the shipped default, trained
+        ]
         for label, model, precision in runs:
             out = Path(tmp) / f"out-{label}-{precision}.mp4"
             t0 = time.perf_counter()
@@ -258,9 +262,10 @@ def section_oom(device: torch.device, dry: bool) -> None:
     t, h, w = (2, 128, 128) if dry else (14, 720, 1280)
     net: torch.nn.Module = random_network("basicvsrpp", {"mid_channels": 64, "num_blocks": 7}, device)
     if device.type == "cuda":
-        total = torch.cuda.get_device_properties(device).total_memory
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        total = torch.cuda.get_device_properties(index).total_memory
         cap = 16 * 2**30  # the window needs far more untiled; tiles of 360 px fit
-        torch.cuda.set_per_process_memory_fraction(cap / total, device)
+        torch.cuda.set_per_process_memory_fraction(cap / total, index)
     else:
         net = _CappedOnCpu(net, max_pixels=64 * 64)
     rules = SizeRules.of(net)
@@ -286,7 +291,7 @@ def section_oom(device: torch.device, dry: bool) -> None:
         )
     finally:
         if device.type == "cuda":
-            torch.cuda.set_per_process_memory_fraction(1.0, device)
+            torch.cuda.set_per_process_memory_fraction(1.0, index)
     if not tried:
         print("  no OOM happened: the cap was too generous for this device")
 

@@ -17,6 +17,22 @@ from vsrcli.pipeline.tiling import SizeRules, auto_tile, working_set_bytes
 from vsrcli.pipeline.transfer import to_codes
 
 CPU = torch.device("cpu")
+#: The data-path tests run on every device this machine has: the CPU in CI, also CUDA where a GPU is lent
+#: (pinned staging buffers, int16 bit patterns and the upload event only exist there).
+DEVICES = [CPU] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+on_every_device = pytest.mark.parametrize("device", DEVICES, ids=str)
+
+
+def assert_codes_match(got: np.ndarray, want: np.ndarray, exact: np.ndarray, device: torch.device) -> None:
+    """Exactly the float32 reference's codes on the CPU. A GPU computes ``codes / peak`` as a multiplication
+    by the reciprocal (one ulp off), which may move a value that sits on a rounding tie (``exact``, in
+    levels, ends in .5) by one level, and nothing else."""
+    if device.type == "cpu":
+        np.testing.assert_array_equal(got, want)
+        return
+    moved = got != want
+    assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= 1
+    assert np.all(np.abs(exact[moved] % 1 - 0.5) < 1e-3)
 
 
 def frames(t: int, h: int, w: int, bits: int = 8) -> list[np.ndarray]:
@@ -26,30 +42,37 @@ def frames(t: int, h: int, w: int, bits: int = 8) -> list[np.ndarray]:
     return [np.rint(textured(h, w, seed=i).permute(1, 2, 0).numpy() * peak).astype(dtype) for i in range(t)]
 
 
-def reference(net: torch.nn.Module, clip: list[np.ndarray], keep: slice, bits: int = 8) -> np.ndarray:
-    """What the network gives on float frames, quantised by numpy in float32 as the official tensor2img does:
-    the answer the data path must match."""
+def levels(net: torch.nn.Module, clip: list[np.ndarray], keep: slice, bits: int = 8) -> np.ndarray:
+    """The network's float output on the CPU, clamped and in levels (not yet rounded)."""
     peak = 2**bits - 1
     x = torch.from_numpy(np.stack(clip).astype(np.float32) / peak).permute(0, 3, 1, 2)[None]
     with torch.no_grad():
-        y = net(x)[0, keep].permute(0, 2, 3, 1).numpy()
-    return np.rint(np.clip(y, 0, 1) * np.float32(peak)).astype(clip[0].dtype)
+        y = net.cpu()(x)[0, keep].permute(0, 2, 3, 1).numpy()
+    return np.clip(y, 0, 1) * np.float32(peak)
 
 
-def restorer(net: torch.nn.Module, tile: int | None = None) -> WindowRestorer:
+def reference(net: torch.nn.Module, clip: list[np.ndarray], keep: slice, bits: int = 8) -> np.ndarray:
+    """What the network gives on float frames, quantised by numpy in float32 as the official tensor2img does:
+    the answer the data path must match."""
+    return np.rint(levels(net, clip, keep, bits)).astype(clip[0].dtype)
+
+
+def restorer(net: torch.nn.Module, tile: int | None = None, device: torch.device = CPU) -> WindowRestorer:
     options = RestoreOptions(model=net, task="upscale" if SizeRules.of(net).scale > 1 else "denoise")
-    engine = Engine(options, net, "test", SizeRules.of(net), CPU, torch.float32)
+    engine = Engine(options, net.to(device), "test", SizeRules.of(net), device, torch.float32)
     return engine.restorer(tile, None)
 
 
-def test_a_window_moves_integers_both_ways_and_only_its_kept_frames_come_back():
+@on_every_device
+def test_a_window_moves_integers_both_ways_and_only_its_kept_frames_come_back(device):
     net = DecayNet(scale=2, decay=0.5)
     clip = frames(6, 24, 32)
     win = Window(index=0, start=0, stop=6, core_start=1, core_stop=4, fade_out=1)  # keeps frames 1..4
-    r = restorer(net)
+    r = restorer(net, device=device)
     core, tail = r.restore(clip, win)
     assert core.dtype == np.uint8 and core.shape == (3, 48, 64, 3) and tail.shape == (1, 48, 64, 3)
-    np.testing.assert_array_equal(np.concatenate([core, tail]), reference(net, clip, slice(1, 5)))
+    exact = levels(net, clip, slice(1, 5))
+    assert_codes_match(np.concatenate([core, tail]), reference(net, clip, slice(1, 5)), exact, device)
     assert r.buffers is not None
     stats = r.buffers.stats
     assert stats.uploaded == 6 * 24 * 32 * 3  # the window's frames, one byte a sample
@@ -57,35 +80,40 @@ def test_a_window_moves_integers_both_ways_and_only_its_kept_frames_come_back():
     assert (stats.uploads, stats.downloads) == (1, 1)
 
 
-def test_sixteen_bit_frames_stay_sixteen_bit_through_the_device():
+@on_every_device
+def test_sixteen_bit_frames_stay_sixteen_bit_through_the_device(device):
     net = DecayNet(scale=1, decay=0.5)
     clip = frames(3, 20, 20, bits=16)
-    r = restorer(net)
+    clip[0][0, 0] = 65535  # above int16's range: the bit patterns must come back as the same codes
+    r = restorer(net, device=device)
     core, _ = r.restore(clip, Window(index=0, start=0, stop=3, core_start=0, core_stop=3))
     assert core.dtype == np.uint16
-    np.testing.assert_array_equal(core, reference(net, clip, slice(0, 3), bits=16))
+    exact = levels(net, clip, slice(0, 3), bits=16)
+    assert_codes_match(core, reference(net, clip, slice(0, 3), bits=16), exact, device)
     assert r.buffers is not None and r.buffers.stats.downloaded == 3 * 20 * 20 * 3 * 2
 
 
-def test_tiles_blended_on_the_device_give_the_whole_frame_codes():
+@on_every_device
+def test_tiles_blended_on_the_device_give_the_whole_frame_codes(device):
     net = DecayNet(scale=2, decay=0.5)
     clip = frames(4, 40, 56)
     win = Window(index=0, start=0, stop=4, core_start=0, core_stop=4)
-    whole, _ = restorer(net).restore(clip, win)
-    tiled_restorer = restorer(net, tile=16)
+    whole, _ = restorer(net, device=device).restore(clip, win)
+    tiled_restorer = restorer(net, tile=16, device=device)
     tiled, _ = tiled_restorer.restore(clip, win)
     assert len(net.seen) > 2  # it did tile
     x = torch.from_numpy(np.stack(clip).astype(np.float32) / 255).permute(0, 3, 1, 2)[None]
     with torch.no_grad():
-        exact = net(x)[0].permute(0, 2, 3, 1).numpy() * 255
+        exact = net.cpu()(x)[0].permute(0, 2, 3, 1).numpy() * 255
     moved = tiled != whole
     assert np.abs(tiled.astype(int) - whole.astype(int)).max() <= 1
     assert np.all(np.abs(exact[moved] % 1 - 0.5) < 0.01)  # float32 blending only moves rounding ties
     assert tiled_restorer.buffers is not None and tiled_restorer.buffers.stats.downloaded == 4 * 80 * 112 * 3
 
 
+@on_every_device
 @pytest.mark.parametrize("integer_kernel", [True, False])
-def test_a_frame_independent_network_runs_only_the_kept_frames(integer_kernel):
+def test_a_frame_independent_network_runs_only_the_kept_frames(integer_kernel, device):
     class Counting(BicubicUpsampler):
         def __init__(self) -> None:
             super().__init__(4)
@@ -96,14 +124,14 @@ def test_a_frame_independent_network_runs_only_the_kept_frames(integer_kernel):
             return super().forward(x)
 
         def forward_codes(self, codes: torch.Tensor) -> torch.Tensor | None:
-            if not integer_kernel:
-                return None
-            self.frames_run += codes.shape[0]
-            return super().forward_codes(codes)
+            out = super().forward_codes(codes) if integer_kernel else None
+            if out is not None:  # the integer kernel exists on the CPU only; elsewhere forward runs
+                self.frames_run += codes.shape[0]
+            return out
 
     net = Counting()
     clip = frames(8, 16, 16)
-    r = restorer(net)
+    r = restorer(net, device=device)
     core, _ = r.restore(clip, Window(index=0, start=0, stop=8, core_start=2, core_stop=6))
     assert net.frames_run == 4 and core.shape == (4, 64, 64, 3)
     assert r.buffers is not None and r.buffers.stats.uploaded == 4 * 16 * 16 * 3
