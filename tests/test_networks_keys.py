@@ -67,7 +67,14 @@ def test_parameter_counts_match_the_papers(name: str) -> None:
 
 
 def test_registry_names() -> None:
-    assert set(ARCHITECTURES) == {"basicvsr", "iconvsr", "basicvsrpp", "basicvsrpp_lite", "realbasicvsr"}
+    assert set(ARCHITECTURES) == {
+        "basicvsr",
+        "iconvsr",
+        "basicvsrpp",
+        "basicvsrpp_lite",
+        "realbasicvsr",
+        "realbasicvsr_lite",
+    }
 
 
 def test_unknown_architecture_is_a_model_error() -> None:

@@ -10,6 +10,7 @@ from vsrcli.models.basicvsr_pp import BasicVSRPlusPlusNet
 from vsrcli.models.basicvsr_pp_lite import BasicVSRPlusPlusLiteNet
 from vsrcli.models.iconvsr import IconVSRNet
 from vsrcli.models.real_basicvsr import RealBasicVSRNet
+from vsrcli.models.real_basicvsr_lite import RealBasicVSRLiteNet
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "basicvsr": BasicVSRNet,
@@ -17,6 +18,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "basicvsrpp": BasicVSRPlusPlusNet,
     "basicvsrpp_lite": BasicVSRPlusPlusLiteNet,
     "realbasicvsr": RealBasicVSRNet,
+    "realbasicvsr_lite": RealBasicVSRLiteNet,
 }
 
 

@@ -30,6 +30,7 @@ ARCH_LABELS = {
     "basicvsrpp": "BasicVSR++",
     "basicvsrpp_lite": "BasicVSR++ lite",
     "realbasicvsr": "RealBasicVSR",
+    "realbasicvsr_lite": "RealBasicVSR lite",
 }
 
 
@@ -132,26 +133,26 @@ def _detect_basicvsrpp(state: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
-def _detect_basicvsrpp_lite(state: Mapping[str, Any]) -> dict[str, Any]:
+def _detect_basicvsrpp_lite(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     what = "BasicVSR++ lite"
-    mid = _need(state, "backbone.backward_1.main.0.weight", what)[0]
+    mid = _need(state, f"{prefix}backbone.backward_1.main.0.weight", what)[0]
     offset_keys = sorted(
         int(m.group(1))
         for k in state
-        if (m := re.match(r"deform_align\.backward_1\.conv_offset\.(\d+)\.weight$", k))
+        if (m := re.match(re.escape(prefix) + r"deform_align\.backward_1\.conv_offset\.(\d+)\.weight$", k))
     )
     if not offset_keys:
         raise CheckpointError(f"{what}: no deformable alignment offset convs")
-    offsets = _shape(state[f"deform_align.backward_1.conv_offset.{offset_keys[-1]}.weight"])[0]
+    offsets = _shape(state[f"{prefix}deform_align.backward_1.conv_offset.{offset_keys[-1]}.weight"])[0]
     if offsets % 27:
         raise CheckpointError(f"{what}: {offsets} offset channels is not a multiple of 27")
-    stored = state.get("flow_downscale")  # a tensor in real weights; key tables hold shapes only
+    stored = state.get(f"{prefix}flow_downscale")  # a tensor in real weights; key tables hold shapes only
     flow_downscale = int(stored.item()) if stored is not None and hasattr(stored, "item") else 2
     return {
         "mid_channels": mid,
-        "num_blocks": _count_blocks(state, "backbone.backward_1.main.2", what),
-        "extract_blocks": _count_blocks(state, "feat_extract.main.2", what),
-        "reconstruction_blocks": _count_blocks(state, "reconstruction.main.2", what),
+        "num_blocks": _count_blocks(state, f"{prefix}backbone.backward_1.main.2", what),
+        "extract_blocks": _count_blocks(state, f"{prefix}feat_extract.main.2", what),
+        "reconstruction_blocks": _count_blocks(state, f"{prefix}reconstruction.main.2", what),
         "deform_groups": offsets // 27,
         "offset_hidden": len(offset_keys) - 2,
         "flow_downscale": flow_downscale,
@@ -172,6 +173,17 @@ def _detect_realbasicvsr(state: Mapping[str, Any]) -> dict[str, Any]:
         "mid_channels": mid,
         "num_propagation_blocks": inner["num_blocks"],
         "num_cleaning_blocks": cleaning,
+        "dynamic_refine_thres": 255,
+        "is_sequential_cleaning": True,
+    }
+
+
+def _detect_realbasicvsr_lite(state: Mapping[str, Any]) -> dict[str, Any]:
+    what = "RealBasicVSR lite"
+    return {
+        **_detect_basicvsrpp_lite(state, prefix="sr."),
+        "cleaning_channels": _need(state, "image_cleaning.0.main.0.weight", what)[0],
+        "num_cleaning_blocks": _count_blocks(state, "image_cleaning.0.main.2", what),
         "dynamic_refine_thres": 255,
         "is_sequential_cleaning": True,
     }
@@ -201,6 +213,8 @@ def detect_architecture(state_dict: Mapping[str, Any]) -> tuple[str, dict[str, A
     keys = set(state_dict)
     if not keys:
         raise CheckpointError("the checkpoint holds no weights")
+    if any(k.startswith("image_cleaning.") for k in keys) and "sr.to_rgb.weight" in keys:
+        return "realbasicvsr_lite", _detect_realbasicvsr_lite(state_dict)
     if any(k.startswith("image_cleaning.") for k in keys):
         return "realbasicvsr", _detect_realbasicvsr(state_dict)
     if any(k.startswith("edvr.") for k in keys) and "backward_resblocks.main.0.weight" in keys:
@@ -227,6 +241,10 @@ def arch_label(arch: str, arch_args: Mapping[str, Any]) -> str:
     if arch == "realbasicvsr":
         text = f"{name} c{mid}b{arch_args.get('num_propagation_blocks')}"
         return text + f" (cleaning {arch_args.get('num_cleaning_blocks')} blocks)"
+    if arch == "realbasicvsr_lite":
+        text = f"{name} c{mid}n{arch_args.get('num_blocks')} x4"
+        cleaning = f"c{arch_args.get('cleaning_channels')}, {arch_args.get('num_cleaning_blocks')} blocks"
+        return text + f" (cleaning {cleaning}; flow at 1/{arch_args.get('flow_downscale', 2)})"
     text = f"{name} c{mid}n{arch_args.get('num_blocks')}"
     if arch == "iconvsr":
         return text + f" ({2 * int(arch_args.get('padding', 2)) + 1}-frame EDVR)"

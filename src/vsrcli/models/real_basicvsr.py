@@ -11,6 +11,30 @@ from vsrcli.models.layers.blocks import ResidualBlocksWithInputConv, check_min_s
 MAX_CLEANING_PASSES = 3
 
 
+def cleaning_module(mid_channels: int, num_blocks: int) -> nn.Sequential:
+    """RealBasicVSR's image cleaning: residual blocks on the frame and one conv back to an RGB residue."""
+    return nn.Sequential(
+        ResidualBlocksWithInputConv(3, mid_channels, num_blocks),
+        nn.Conv2d(mid_channels, 3, 3, 1, 1, bias=True),
+    )
+
+
+def clean_frames(cleaning: nn.Module, lqs: torch.Tensor, threshold: float, sequential: bool) -> torch.Tensor:
+    """Cleaned frames (N, T, 3, h, w): ``frames += cleaning(frames)`` until the mean absolute residue drops
+    below ``threshold`` (in [0, 1] units), at most 3 times; ``sequential`` cleans frame by frame (less
+    memory, same result). The input tensor is left untouched."""
+    n, t, c, h, w = lqs.shape
+    for _ in range(MAX_CLEANING_PASSES):
+        if sequential:
+            residues = torch.stack([cleaning(lqs[:, i]) for i in range(t)], dim=1)
+        else:
+            residues = cleaning(lqs.reshape(-1, c, h, w)).view(n, t, c, h, w)
+        lqs = lqs + residues
+        if torch.mean(torch.abs(residues)) < threshold:
+            break
+    return lqs
+
+
 class RealBasicVSRNet(nn.Module):
     """Cleaning module + BasicVSR; keys equal the official ``RealBasicVSRNet``.
 
@@ -35,25 +59,12 @@ class RealBasicVSRNet(nn.Module):
         super().__init__()
         self.dynamic_refine_thres = dynamic_refine_thres / 255.0
         self.is_sequential_cleaning = is_sequential_cleaning
-        self.image_cleaning = nn.Sequential(
-            ResidualBlocksWithInputConv(3, mid_channels, num_cleaning_blocks),
-            nn.Conv2d(mid_channels, 3, 3, 1, 1, bias=True),
-        )
+        self.image_cleaning = cleaning_module(mid_channels, num_cleaning_blocks)
         self.basicvsr = BasicVSRNet(mid_channels, num_propagation_blocks)
 
     def clean(self, lqs: torch.Tensor) -> torch.Tensor:
         """The cleaned frames (N, T, 3, h, w); the input tensor is left untouched."""
-        n, t, c, h, w = lqs.shape
-        for _ in range(MAX_CLEANING_PASSES):
-            if self.is_sequential_cleaning:
-                residues = torch.stack([self.image_cleaning(lqs[:, i]) for i in range(t)], dim=1)
-                lqs = lqs + residues
-            else:
-                residues = self.image_cleaning(lqs.reshape(-1, c, h, w)).view(n, t, c, h, w)
-                lqs = lqs + residues
-            if torch.mean(torch.abs(residues)) < self.dynamic_refine_thres:
-                break
-        return lqs
+        return clean_frames(self.image_cleaning, lqs, self.dynamic_refine_thres, self.is_sequential_cleaning)
 
     def forward(
         self, lqs: torch.Tensor, return_lqs: bool = False

@@ -25,7 +25,14 @@ from vsrcli.errors import ModelNotFoundError, UsageError
 
 Task = Literal["sr-x4", "sr-x4-real", "deblur", "denoise", "decompress"]
 TASKS: tuple[str, ...] = get_args(Task)
-ARCHS: tuple[str, ...] = ("basicvsr", "iconvsr", "basicvsrpp", "basicvsrpp_lite", "realbasicvsr")
+ARCHS: tuple[str, ...] = (
+    "basicvsr",
+    "iconvsr",
+    "basicvsrpp",
+    "basicvsrpp_lite",
+    "realbasicvsr",
+    "realbasicvsr_lite",
+)
 
 #: The package of the shipped models and their cards: the repository's ``weights/`` folder, which setuptools
 #: installs as ``vsrcli/weights`` (package-dir mapping) in a wheel, from an sdist and in an editable install.

@@ -21,7 +21,10 @@ if sys.version_info >= (3, 11):  # pragma: no cover - the branch depends on the 
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("basicvsrpp", "basicvsrpp_lite", "basicvsr", "iconvsr", "realbasicvsr")
+ARCHS = ("basicvsrpp", "basicvsrpp_lite", "basicvsr", "iconvsr", "realbasicvsr", "realbasicvsr_lite")
+#: Networks with RealBasicVSR's cleaning module: trained on real-world degradations, the cleaned frames
+#: supervised too.
+CLEANING_ARCHS = ("realbasicvsr", "realbasicvsr_lite")
 DEGRADATIONS = ("bi", "bd", "noise", "blur", "compress", "realworld")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # vsrcli.device's rule, as restore and benchmark
 
@@ -238,8 +241,8 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown precision {r.precision!r}", hint=f"one of {', '.join(PRECISIONS)}")
     if g.scale not in (1, 2, 4):
         raise UsageError(f"degradation.scale must be 1, 2 or 4, got {g.scale}")
-    if cfg.arch == "realbasicvsr" and g.kind != "realworld":
-        raise UsageError("arch realbasicvsr trains with degradation kind 'realworld'")
+    if cfg.arch in CLEANING_ARCHS and g.kind != "realworld":
+        raise UsageError(f"arch {cfg.arch} trains with degradation kind 'realworld'")
     if d.clip_len < 2 or (d.seq_flip and d.clip_len % 2):
         raise UsageError(f"data.clip_len must be >= 2 (and even with seq_flip), got {d.clip_len}")
     if d.patch < 8 or d.batch < 1:

@@ -27,7 +27,7 @@ import torch
 from vsrcli.device import resolve_device, resolve_precision
 from vsrcli.errors import CheckpointError, InputError, Interrupted, UsageError
 from vsrcli.train import ops
-from vsrcli.train.config import TrainConfig, to_toml
+from vsrcli.train.config import CLEANING_ARCHS, TrainConfig, to_toml
 from vsrcli.train.data import ClipSampler, discover, load_val_clips
 from vsrcli.train.degradations import degrade
 from vsrcli.train.state import (
@@ -387,7 +387,7 @@ def train(
     if baseline is not None and payload is None:
         log.write({"step": 0, "baseline_psnr_y": baseline})
     total = cfg.run.iters
-    want_clean = cfg.arch == "realbasicvsr"
+    want_clean = cfg.arch in CLEANING_ARCHS
 
     def checkpoint() -> None:
         save_checkpoint(
