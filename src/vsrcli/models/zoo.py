@@ -603,37 +603,36 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         name="vsrcli-x4",
         arch="basicvsrpp_lite",
         arch_args={
-            "mid_channels": 32,
+            "mid_channels": 16,
             "num_blocks": 2,
             "extract_blocks": 2,
             "reconstruction_blocks": 2,
-            "deform_groups": 4,
+            "deform_groups": 2,
             "offset_hidden": 1,
             "flow_downscale": 2,
             "max_residue_magnitude": 10,
         },
         task="sr-x4",
         scale=4,
-        **_committed("basicvsrpp-lite-c32n2-bix4-190b736b.safetensors"),
+        **_committed("basicvsrpp-lite-c16n2-bix4-8ae8db68.safetensors"),
         degradation="BI: MATLAB bicubic x4 (antialiased), 8-bit",
         training_data=_SHIPPED_DATA,
         metrics={
-            "Vid4 calendar (BIx4, Y)": {"psnr": 21.3008, "ssim": 0.6537, "bicubic_psnr": 20.3945},
+            "Vid4 calendar (BIx4, Y)": {"psnr": 21.3363, "ssim": 0.6576, "bicubic_psnr": 20.3945},
             "Vimeo-90K-T sample, 3 clips (BIx4, Y)": {
-                "psnr": 32.7561,
-                "ssim": 0.8572,
+                "psnr": 32.8101,
+                "ssim": 0.8586,
                 "bicubic_psnr": 30.6436,
             },
         },
-        num_params=2203308,
-        source="vsrcli train --preset bix4-lite (1256 iterations on 2 CPU cores; "
-        "training/basicvsrpp-lite-c32n2-bix4)",
-        notes="vsrcli's light BasicVSR++ (c32n2: reconstruction at low resolution, pixel shuffle to RGB "
+        num_params=1636356,
+        source="vsrcli train -c configs/bix4-lite-c16n2.toml (5500 iterations on 2 CPU cores; "
+        "training/basicvsrpp-lite-c16n2-bix4)",
+        notes="vsrcli's light BasicVSR++ (c16n2: reconstruction at low resolution, pixel shuffle to RGB "
         "over a bicubic skip, flows at half size from vsrcli's own SPyNet; float16 weights), the offline "
-        "default of `vsrcli upscale`: 1.6-2.2x faster than the c24n3 it replaces, better on held-out clips. "
-        "Metrics measured with `vsrcli benchmark` (not published figures). For the best quality download an "
-        "official model, "
-        "e.g. basicvsrpp-vimeo90k-bi.",
+        "default of `vsrcli upscale`: 3.4x faster end to end than the c24n3 of the first release, better on "
+        "held-out clips. Metrics measured with `vsrcli benchmark` (not published figures). For the best "
+        "quality download an official model, e.g. basicvsrpp-vimeo90k-bi.",
         default_for=("upscale",),
     ),
     ModelEntry(
