@@ -75,6 +75,9 @@ def test_registry_names() -> None:
         "realbasicvsr",
         "realbasicvsr_lite",
     }
+    from vsrcli.models import zoo
+
+    assert set(zoo.ARCHS) == set(ARCHITECTURES)  # the torch-free list the zoo and training check against
 
 
 def test_unknown_architecture_is_a_model_error() -> None:

@@ -49,7 +49,7 @@ class ModelInfo:
 
 
 def _task_and_scale(arch: str, arch_args: Mapping[str, Any]) -> tuple[str | None, int]:
-    if arch in ("realbasicvsr", "realbasicvsr_lite"):
+    if arch in zoo.CLEANING_ARCHS:
         return "sr-x4-real", 4
     if arch == "basicvsrpp" and not arch_args.get("is_low_res_input", True):
         return None, 1  # deblur, denoise or decompress: the weights do not say which

@@ -33,6 +33,9 @@ ARCHS: tuple[str, ...] = (
     "realbasicvsr",
     "realbasicvsr_lite",
 )
+#: Networks with RealBasicVSR's cleaning module: task ``sr-x4-real``, trained on real-world degradations with
+#: the cleaned frames supervised too.
+CLEANING_ARCHS: tuple[str, ...] = ("realbasicvsr", "realbasicvsr_lite")
 
 #: The package of the shipped models and their cards: the repository's ``weights/`` folder, which setuptools
 #: installs as ``vsrcli/weights`` (package-dir mapping) in a wheel, from an sdist and in an editable install.

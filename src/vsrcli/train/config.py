@@ -15,16 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from vsrcli.errors import InputError, UsageError
+from vsrcli.models import zoo
 
 if sys.version_info >= (3, 11):  # pragma: no cover - the branch depends on the interpreter
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-ARCHS = ("basicvsrpp", "basicvsrpp_lite", "basicvsr", "iconvsr", "realbasicvsr", "realbasicvsr_lite")
-#: Networks with RealBasicVSR's cleaning module: trained on real-world degradations, the cleaned frames
-#: supervised too.
-CLEANING_ARCHS = ("realbasicvsr", "realbasicvsr_lite")
+ARCHS = zoo.ARCHS
+CLEANING_ARCHS = zoo.CLEANING_ARCHS
 DEGRADATIONS = ("bi", "bd", "noise", "blur", "compress", "realworld")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # vsrcli.device's rule, as restore and benchmark
 
