@@ -215,6 +215,26 @@ PRESETS: dict[str, dict[str, Any]] = {
         "run": {**_RUN, "iters": 20000, "precision": "bf16", "val_every": 250, "export_dtype": "float16"},
         "val": {**_SR_X4["val"], "max_size": 96},
     },
+    # vsrcli-realx4 on the light design (issue 17, part 4): RealBasicVSR's cleaning in front of the shipped
+    # light x4 network, which it starts from (its weights load under sr., flows included), so only the
+    # cleaning starts from scratch. Same degradations and validation as "realbasicvsr", so the two curves
+    # compare step for step (its val PSNR-Y: 23.17 dB at step 4400; bicubic 22.56).
+    "realbasicvsr-lite": {
+        **_SR_X4,
+        "name": "realbasicvsr-lite-c16n2-bx4",
+        "description": "Light RealBasicVSR (cleaning + light BasicVSR++), random real-world degradations.",
+        "arch": "realbasicvsr_lite",
+        "arch_args": {
+            "mid_channels": 16,
+            "num_blocks": 2,
+            "cleaning_channels": 24,
+            "num_cleaning_blocks": 3,
+        },
+        "init": "weights/basicvsrpp-lite-c16n2-bix4-8ae8db68.safetensors",
+        "degradation": {"kind": "realworld", "scale": 4, "sigma": [1.0, 25.0], "crf": [23, 38]},
+        "optim": {**_OPTIM, "fix_iter": 0, "zero_flow_init": False, "cleaning_weight": 1.0},
+        "run": {**_RUN, "iters": 6000, "precision": "bf16", "val_every": 250, "export_dtype": "float16"},
+    },
     "tiny": {
         **_SR_X4,
         "name": "basicvsrpp-c8n1-tiny",
