@@ -151,6 +151,12 @@ def layout(arch: str, **args: Any) -> dict[str, Shape]:
             _resblocks(out, f"backbone.{b}", (2 + i) * mid, mid, n)
         _resblocks(out, "reconstruction", 5 * mid, mid, args.get("reconstruction_blocks", 2))
         _conv(out, "to_rgb", 3 * 16, mid)
+    elif arch == "realbasicvsr_lite":  # the cleaning, then the light x4 network under sr.
+        mid = args["cleaning_channels"]
+        _resblocks(out, "image_cleaning.0", 3, mid, args["num_cleaning_blocks"])
+        _conv(out, "image_cleaning.1", 3, mid)
+        lite = {k: v for k, v in args.items() if "cleaning" not in k and k != "dynamic_refine_thres"}
+        out.update({f"sr.{k}": v for k, v in layout("basicvsrpp_lite", **lite).items()})
     elif arch == "realbasicvsr":
         mid = args["mid_channels"]
         _resblocks(out, "image_cleaning.0", 3, mid, args["num_cleaning_blocks"])

@@ -140,7 +140,8 @@ def test_list_by_task():
     assert [e.name for e in decompress if not e.official] == ["vsrcli-decompress"]
     real = zoo.list_entries("sr-x4-real")
     assert [e.name for e in real if e.official] == ["realbasicvsr", "realbasicvsr-wogan"]
-    assert [e.name for e in real if not e.official] == ["vsrcli-realx4"]  # the default of upscale --real
+    assert [e.name for e in real if not e.official] == ["vsrcli-realx4-lite", "vsrcli-realx4"]
+    assert zoo.default_for("upscale --real").name == "vsrcli-realx4"
     assert len(zoo.list_entries()) >= 18
     with pytest.raises(UsageError, match="unknown task"):
         zoo.list_entries("colorize")
