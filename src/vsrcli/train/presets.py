@@ -202,7 +202,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # frame against ~272 for the c24n3 it replaced). SPyNet starts from vsrcli's own flow network
     # (training/spynet-vsrcli: vsrcli-denoise's, distilled from DIS on whole small frames by
     # training/train_flow.py); the x4 runs that started SPyNet from zero flow learnt almost no motion.
-    # 8-frame clips (4 loaded and mirrored) of 64-pixel patches, batch 2; bf16 autocast on CPUs with AMX.
+    # 8-frame clips (4 loaded and mirrored) of 64-pixel patches, batch 2; precision auto: bf16 autocast on
+    # CPUs with native bf16 (AMX-BF16, AVX512-BF16), float32 elsewhere (emulated bf16 is many times slower).
     "bix4-lite": {
         **_SR_X4,
         "name": "basicvsrpp-lite-c32n2-bix4",
@@ -212,7 +213,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init_flow": "training/spynet-vsrcli/spynet.safetensors",
         "data": {**_SR_X4["data"], "clip_len": 8, "batch": 2},
         "optim": {**_OPTIM, "lr": 4e-4, "fix_iter": 300, "zero_flow_init": False},
-        "run": {**_RUN, "iters": 20000, "precision": "bf16", "val_every": 250, "export_dtype": "float16"},
+        "run": {**_RUN, "iters": 20000, "precision": "auto", "val_every": 250, "export_dtype": "float16"},
         "val": {**_SR_X4["val"], "max_size": 96},
     },
     # vsrcli-realx4 on the light design (issue 17, part 4): RealBasicVSR's cleaning in front of the shipped
@@ -233,7 +234,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "init": "weights/basicvsrpp-lite-c16n2-bix4-8ae8db68.safetensors",
         "degradation": {"kind": "realworld", "scale": 4, "sigma": [1.0, 25.0], "crf": [23, 38]},
         "optim": {**_OPTIM, "fix_iter": 0, "zero_flow_init": False, "cleaning_weight": 1.0},
-        "run": {**_RUN, "iters": 6000, "precision": "bf16", "val_every": 250, "export_dtype": "float16"},
+        "run": {**_RUN, "iters": 6000, "precision": "auto", "val_every": 250, "export_dtype": "float16"},
     },
     "tiny": {
         **_SR_X4,
