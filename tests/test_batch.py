@@ -196,6 +196,43 @@ def test_local_worker_processes_survive_a_killed_worker(tmp_path, clips, monkeyp
                                   single_machine(clips["long"], tmp_path / "ref.mkv"))  # fmt: skip
 
 
+class _DeadPool:
+    """A process pool whose worker died: it refuses new work, as concurrent.futures' broken pool does."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures.process import BrokenProcessPool
+
+        raise BrokenProcessPool("a child process terminated abruptly")
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+class _InlinePool(_DeadPool):
+    """A pool that runs nothing and answers each segment with its own name."""
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+
+        fut = Future()
+        fut.set_result(f"ran {args[0]}")
+        return fut
+
+
+def test_a_segment_submitted_after_a_worker_died_runs_on_a_fresh_pool(monkeypatch):
+    """The race CI hit: a worker dies, the driver submits the next segment before it waits again."""
+    from vsrcli.batch.executors import LocalExecutor
+
+    pools = iter([_DeadPool(), _InlinePool()])
+    monkeypatch.setattr(LocalExecutor, "_new_pool", lambda self: next(pools))
+    ex = LocalExecutor(workers=1, threads=1, max_retries=0)
+    handle = ex.submit("segment-7")  # no BrokenProcessPool escapes submit
+    assert ex.wait() == [
+        (handle, "ran segment-7")
+    ]  # one retry allowed by nobody: it never ran on the dead pool
+    assert ex.pending() == 0
+
+
 def cli(*args: str) -> int:
     from vsrcli.cli import run
 

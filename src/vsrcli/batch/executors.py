@@ -87,10 +87,21 @@ class LocalExecutor:
         )
 
     def submit(self, task: SegmentTask) -> int:
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+
         self._next += 1
         self._tasks[self._next] = task
         self._attempts[self._next] = 1
-        self._futures[self._next] = self._pool.submit(run_segment, task)
+        try:
+            self._futures[self._next] = self._pool.submit(run_segment, task)
+        except BrokenProcessPool as exc:
+            # A worker died since the last wait: hand this segment the pool's failure, so that the next wait
+            # rebuilds the pool and runs it there, without counting an attempt it never had.
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            self._futures[self._next] = failed
+            self._attempts[self._next] = 0
         return self._next
 
     def wait(self) -> list[tuple[int, Any]]:
