@@ -580,6 +580,17 @@ _REAL_METRICS: dict[str, dict[str, float]] = {
         "bicubic_psnr": 22.5606,
     },
 }
+# vsrcli-x4's light BasicVSR++ c16n2, also the network behind vsrcli-realx4-lite's cleaning.
+_X4_LITE: dict[str, Any] = {
+    "mid_channels": 16,
+    "num_blocks": 2,
+    "extract_blocks": 2,
+    "reconstruction_blocks": 2,
+    "deform_groups": 2,
+    "offset_hidden": 1,
+    "flow_downscale": 2,
+    "max_residue_magnitude": 10,
+}
 _REAL_DEGRADATION = (
     "RealBasicVSR-style random walk across the frames of a clip: Gaussian blur (sigma 0.2-3), resize through "
     "0.5-1.5x the output size (bilinear, bicubic or area), Gaussian noise (sigma 1-25 of 255, 40% grey), "
@@ -622,16 +633,7 @@ _SHIPPED: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="vsrcli-x4",
         arch="basicvsrpp_lite",
-        arch_args={
-            "mid_channels": 16,
-            "num_blocks": 2,
-            "extract_blocks": 2,
-            "reconstruction_blocks": 2,
-            "deform_groups": 2,
-            "offset_hidden": 1,
-            "flow_downscale": 2,
-            "max_residue_magnitude": 10,
-        },
+        arch_args={**_X4_LITE},
         task="sr-x4",
         scale=4,
         **_committed("basicvsrpp-lite-c16n2-bix4-8ae8db68.safetensors"),
@@ -771,14 +773,7 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         name="vsrcli-realx4-lite",
         arch="realbasicvsr_lite",
         arch_args={
-            "mid_channels": 16,
-            "num_blocks": 2,
-            "extract_blocks": 2,
-            "reconstruction_blocks": 2,
-            "deform_groups": 2,
-            "offset_hidden": 1,
-            "flow_downscale": 2,
-            "max_residue_magnitude": 10,
+            **_X4_LITE,  # vsrcli-x4's network, under sr.
             "cleaning_channels": 24,
             "num_cleaning_blocks": 3,
             "dynamic_refine_thres": 255,
