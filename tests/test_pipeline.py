@@ -614,3 +614,23 @@ def test_cudnn_autotuning_is_scoped_to_a_cuda_window_and_restored():
     assert torch.backends.cudnn.benchmark is before
     with cudnn_autotune(torch.device("cpu")):
         assert torch.backends.cudnn.benchmark is before
+
+
+def test_on_the_cpu_a_clip_too_big_for_memory_runs_in_shorter_windows_not_tiles(tmp_path, clip, monkeypatch):
+    from vsrcli.pipeline import tiling
+    from vsrcli.pipeline.tiling import SizeRules
+
+    folder, frames = clip  # 23 frames of 24x32
+    net = DecayNet(scale=2, decay=0.5)  # frames depend on their neighbours: windows matter
+    rules = SizeRules.of(net)
+    per_frame = tiling.WORKSPACE_FACTOR * tiling.working_set_bytes(net, rules, 1, 24, 32, torch.float32)
+    monkeypatch.setattr(
+        tiling, "free_memory_bytes", lambda device: int(2 * per_frame * 8) + 1
+    )  # 8 frames fit
+    options = dict(model=net, overlap=2, scene_detect=False, precision="fp32")
+    report = restore(folder, tmp_path / "out", chunk=10, **options)
+    assert report.tile is None and report.chunks == 6  # windows of 4 kept + 2 x 2 context frames
+    assert "windows of 4 frames (not 10) to fit memory untiled" in report.warnings
+    asked = restore(folder, tmp_path / "asked", chunk=4, **options)
+    assert asked.tile is None and asked.chunks == 6 and not asked.warnings
+    np.testing.assert_array_equal(read_folder(tmp_path / "out"), read_folder(tmp_path / "asked"))

@@ -8,6 +8,8 @@ import torch
 from test_pipeline import DecayNet, OomNet, textured
 from vsrcli.errors import OutOfMemoryError
 from vsrcli.pipeline import tiling
+from vsrcli.pipeline.engine import Engine
+from vsrcli.pipeline.options import RestoreOptions
 from vsrcli.pipeline.tiling import (
     SizeRules,
     auto_tile,
@@ -17,6 +19,8 @@ from vsrcli.pipeline.tiling import (
     restore_window,
     run_tiled,
     tile_starts,
+    tiled_area,
+    working_set_bytes,
 )
 
 CPU = torch.device("cpu")
@@ -155,3 +159,59 @@ def test_an_untiled_window_returns_the_kept_frames_unconverted_on_the_device():
     y = run_tiled(net, x, rules=rules, device=CPU, dtype=torch.float32, tile=None, keep=slice(2, 4))
     assert y.shape == (2, 3, 16, 20) and y.dtype == torch.bfloat16 and y.device == CPU
     torch.testing.assert_close(y, net(x)[0, 2:4])
+
+
+def _engine(net: torch.nn.Module, **options) -> Engine:
+    opts = RestoreOptions(model=net, task="upscale", **options)
+    return Engine(opts, net, "test", SizeRules.of(net), CPU, torch.float32)
+
+
+def _budget_for(net: torch.nn.Module, frames: int, h: int, w: int) -> int:
+    """Free memory such that a window of exactly ``frames`` frames fits untiled."""
+    per_frame = tiling.WORKSPACE_FACTOR * working_set_bytes(net, SizeRules.of(net), 1, h, w, torch.float32)
+    return int(2 * per_frame * frames) + 1
+
+
+def test_the_automatic_tile_is_sized_for_the_clip_when_it_is_shorter_than_a_window(monkeypatch):
+    net = DecayNet(scale=4)
+    engine = _engine(net)  # chunk 40 + 2 x 10 context: 60-frame windows
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: _budget_for(net, 12, 360, 640))
+    assert engine.tile_for(360, 640) is not None
+    assert engine.tile_for(360, 640, frames=12) is None
+    assert engine.tile_for(360, 640, frames=13) is not None
+
+
+def test_on_the_cpu_a_window_too_big_for_memory_is_shortened_instead_of_tiled(monkeypatch):
+    net = DecayNet(scale=4)
+    engine = _engine(net)
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: _budget_for(net, 46, 360, 640))
+    warnings: list[str] = []
+    tile, chunk = engine.fit_window(360, 640, warnings, frames=1000)
+    assert (tile, chunk) == (None, 26)  # 26 + 2 x 10 = 46 frames: the longest window that fits
+    assert warnings == ["windows of 26 frames (not 40) to fit memory untiled"]
+    assert engine.windows(chunk) == (26, 10, engine.options.fade)
+    # the tiles it avoided would have computed far more than the 1.18x more frames
+    tile = engine.tile_for(360, 640, frames=1000)
+    assert tile is not None and tiled_area(360, 640, tile, 16) / (360 * 640) > (46 / 26) / (60 / 40)
+
+
+def test_tiles_are_kept_where_a_window_short_enough_would_recompute_more(monkeypatch):
+    net = DecayNet(scale=4)
+    engine = _engine(net)
+    # even a window of 10 frames (its minimum: as many as its context) needs 30: only tiles fit
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: _budget_for(net, 25, 360, 640))
+    assert engine.fit_window(360, 640, frames=1000) == (engine.tile_for(360, 640, frames=1000), 40)
+    assert engine.tile_for(360, 640, frames=1000) is not None
+    # a window of 16 fits (36 frames with its context) but computes 2.25 frames per kept one, 1.5x the
+    # default's 60 per 40; full-height tiles two across recompute only 15% of the frame
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: _budget_for(net, 36, 360, 640))
+    tile, chunk = engine.fit_window(360, 640, frames=1000)
+    assert tile is not None and chunk == 40
+    assert tiled_area(360, 640, tile, 16) / (360 * 640) < (36 / 16) / (60 / 40)
+
+
+def test_an_asked_tile_keeps_the_asked_window(monkeypatch):
+    net = DecayNet(scale=4)
+    monkeypatch.setattr(tiling, "free_memory_bytes", lambda device: _budget_for(net, 20, 360, 640))
+    assert _engine(net, tile=0).fit_window(360, 640, frames=1000) == (None, 40)
+    assert _engine(net, tile=128).fit_window(360, 640, frames=1000) == (128, 40)

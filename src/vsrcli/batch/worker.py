@@ -212,7 +212,7 @@ def _restore(task: SegmentTask, on_frames: FramesCallback | None = None) -> int:
                 pts.append(int(stamp))
             if restorer is None:  # as restore_video: the tile for the frame size, then the same windows
                 h, w = buffer[0].shape[:2]
-                restorer = engine.restorer(engine.tile_for(h, w), task.sigma)
+                restorer = engine.restorer(engine.tile_for(h, w, frames=win.stop - win.start), task.sigma)
             # the first window's head is blended by the driver (it needs the previous segment's tail): the
             # restorer starts with no tail, as restore_video's first window does
             if meter is not None:

@@ -145,11 +145,11 @@ def restore_video(
     try:
         level, estimated = engine.resolve_sigma(source, report.warnings)
         report.sigma, report.sigma_estimated = level, estimated
-        report.tile = engine.tile_for(source.height, source.width, report.warnings)
+        report.tile, chunk = engine.fit_window(source.height, source.width, report.warnings, source.total)
 
         partial: Partial | None = None
         if options.resume:
-            settings = engine.identity(level, source.start, source.end)
+            settings = engine.identity(level, source.start, source.end, chunk=chunk)
             partial = Partial(out_path, input_identity(src_path), settings)
             partial.open()
             if partial.discarded:
@@ -165,7 +165,7 @@ def restore_video(
         _run(
             source,
             sink,
-            engine.restorer(report.tile, level, retry),
+            engine.restorer(report.tile, level, retry, chunk),
             options.scene_detect,
             partial,
             progress,
@@ -274,7 +274,7 @@ def _run(
     cuts: list[int] = []
     next_out = 0
     index = 0
-    chunk, overlap, fade = restorer.engine.windows()
+    chunk, overlap, fade = restorer.engine.windows(restorer.chunk)
     shape: tuple[int, ...] | None = None
     computed_frames = 0
     compute_time = 0.0

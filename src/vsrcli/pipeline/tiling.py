@@ -118,6 +118,16 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     return starts
 
 
+def tiled_area(height: int, width: int, tile: int | None, overlap: int) -> int:
+    """Pixels the network computes for one (padded) frame split into ``tile``-sized tiles: the overlaps are
+    computed twice, so this over ``height * width`` is what tiling costs."""
+    if tile is None:
+        return height * width
+    rows = len(tile_starts(height, tile, overlap))
+    cols = len(tile_starts(width, tile, overlap))
+    return rows * min(tile, height) * cols * min(tile, width)
+
+
 def feather(length: int, start: int, size: int, overlap: int, scale: int) -> torch.Tensor:
     """1-D blend weights of one tile in output pixels: linear ramps over the overlap where it meets another
     tile, 1 elsewhere; strictly positive so every pixel has weight."""
