@@ -255,6 +255,16 @@ def test_noise_degradation_adds_unclipped_noise_and_a_level_map():
         assert abs(measured - sigma) < 0.15 * sigma
 
 
+def test_noise_can_arrive_as_real_inputs_do_clipped_and_rounded_to_8_bits():
+    gt = torch.linspace(0, 1, 16).view(1, 1, 1, 1, 16).expand(2, 3, 3, 16, 16).contiguous()
+    cfg = DegradationConfig(kind="noise", scale=1, sigma=[40.0, 50.0], noise_map=True, noise_8bit=True)
+    lq = degradations.degrade(gt, cfg, np.random.default_rng(0)).lq
+    rgb, level = lq[:, :, :3], lq[:, :, 3]
+    assert rgb.min() == 0 and rgb.max() == 1  # clipped at both ends (sigma >= 40 near black and white)
+    torch.testing.assert_close(rgb * 255, (rgb * 255).round(), rtol=0, atol=1e-4)
+    assert torch.all(level >= 40 / 255) and torch.all(level <= 50 / 255)  # the map still says the level
+
+
 def test_noise_level_map_helper_matches_training_layout():
     lq = torch.zeros(1, 2, 3, 4, 4)
     from vsrcli.degrade import noise_level_map

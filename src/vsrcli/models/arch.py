@@ -8,6 +8,7 @@ from vsrcli.errors import ModelError
 from vsrcli.models.basicvsr import BasicVSRNet
 from vsrcli.models.basicvsr_pp import BasicVSRPlusPlusNet
 from vsrcli.models.basicvsr_pp_lite import BasicVSRPlusPlusLiteNet
+from vsrcli.models.basicvsr_pp_lite_restore import BasicVSRPlusPlusLiteRestorer
 from vsrcli.models.iconvsr import IconVSRNet
 from vsrcli.models.real_basicvsr import RealBasicVSRNet
 from vsrcli.models.real_basicvsr_lite import RealBasicVSRLiteNet
@@ -17,6 +18,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "iconvsr": IconVSRNet,
     "basicvsrpp": BasicVSRPlusPlusNet,
     "basicvsrpp_lite": BasicVSRPlusPlusLiteNet,
+    "basicvsrpp_lite_restore": BasicVSRPlusPlusLiteRestorer,
     "realbasicvsr": RealBasicVSRNet,
     "realbasicvsr_lite": RealBasicVSRLiteNet,
 }

@@ -75,6 +75,9 @@ class BasicVSRPlusPlusLiteNet(nn.Module):
         offset_hidden: int = 1,
         flow_downscale: int = 2,
         max_residue_magnitude: float = 10,
+        *,
+        in_channels: int = 3,
+        out_channels: int = 3 * 16,
     ) -> None:
         super().__init__()
         if mid_channels % 8:
@@ -88,7 +91,7 @@ class BasicVSRPlusPlusLiteNet(nn.Module):
         self.mid_channels = mid_channels
         self.register_buffer("flow_downscale", torch.tensor(flow_downscale, dtype=torch.int64))
         self.spynet = SPyNet()
-        self.feat_extract = ResidualBlocksWithInputConv(3, mid_channels, extract_blocks)
+        self.feat_extract = ResidualBlocksWithInputConv(in_channels, mid_channels, extract_blocks)
         self.deform_align = nn.ModuleDict()
         self.backbone = nn.ModuleDict()
         for i, name in enumerate(BRANCHES):
@@ -101,7 +104,7 @@ class BasicVSRPlusPlusLiteNet(nn.Module):
         self.reconstruction = ResidualBlocksWithInputConv(
             5 * mid_channels, mid_channels, reconstruction_blocks
         )
-        self.to_rgb = nn.Conv2d(mid_channels, 3 * 16, 3, 1, 1)
+        self.to_rgb = nn.Conv2d(mid_channels, out_channels, 3, 1, 1)
         nn.init.zeros_(self.to_rgb.weight)
         assert self.to_rgb.bias is not None
         nn.init.zeros_(self.to_rgb.bias)
@@ -111,22 +114,32 @@ class BasicVSRPlusPlusLiteNet(nn.Module):
         if c != 3:
             raise ValueError(f"BasicVSR++ lite expects 3 input channels, got {c}")
         check_min_size(h, w, self.min_size)
-        device = lqs.device
         feats_all = self.feat_extract(lqs.reshape(-1, c, h, w))
-        feats_all = feats_all.view(n, t, *feats_all.shape[1:])
+        residuals = self.propagate_and_reconstruct(feats_all.view(n, t, *feats_all.shape[1:]), lqs)
+        outputs = [
+            bicubic_x4(lqs[:, i]) + F.pixel_shuffle(r, 4).to(lqs.dtype) for i, r in enumerate(residuals)
+        ]
+        return torch.stack(outputs, dim=1)
+
+    def propagate_and_reconstruct(
+        self, feats_all: torch.Tensor, flow_frames: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Grid propagation over ``feats_all`` (N, T, C, h, w), flows from ``flow_frames`` (N, T, 3, h, w);
+        per frame, ``to_rgb`` of the reconstructed features (before any pixel shuffle)."""
+        n, t = feats_all.shape[:2]
         feats: dict[str, list[torch.Tensor]] = {"spatial": [feats_all[:, i] for i in range(t)]}
         factor = int(cast(torch.Tensor, self.flow_downscale))
-        flows_forward, flows_backward = downscaled_flows(self.spynet, lqs, is_mirror_extended(lqs), factor)
+        mirrored = is_mirror_extended(flow_frames)
+        flows_forward, flows_backward = downscaled_flows(self.spynet, flow_frames, mirrored, factor)
         if flows_forward is None:
             flows_forward = flows_backward.flip(1)
         for name in BRANCHES:
             flows = flows_backward if name.startswith("backward") else flows_forward
-            feats[name] = propagate(self, feats, flows, name, device)
+            feats[name] = propagate(self, feats, flows, name, feats_all.device)
         outputs = []
         for i in range(t):
             fused = torch.cat([feats[k][i] for k in ("spatial", *BRANCHES)], dim=1)
             for k in ("spatial", *BRANCHES):
                 feats[k][i] = fused.new_zeros(0)  # free each frame's features once used
-            residual = F.pixel_shuffle(self.to_rgb(self.reconstruction(fused)), 4)
-            outputs.append(bicubic_x4(lqs[:, i]) + residual.to(lqs.dtype))
-        return torch.stack(outputs, dim=1)
+            outputs.append(self.to_rgb(self.reconstruction(fused)))
+        return outputs

@@ -29,6 +29,7 @@ ARCH_LABELS = {
     "iconvsr": "IconVSR",
     "basicvsrpp": "BasicVSR++",
     "basicvsrpp_lite": "BasicVSR++ lite",
+    "basicvsrpp_lite_restore": "BasicVSR++ lite",
     "realbasicvsr": "RealBasicVSR",
     "realbasicvsr_lite": "RealBasicVSR lite",
 }
@@ -160,6 +161,13 @@ def _detect_basicvsrpp_lite(state: Mapping[str, Any], prefix: str = "") -> dict[
     }
 
 
+def _detect_basicvsrpp_lite_restore(state: Mapping[str, Any]) -> dict[str, Any]:
+    folded = _need(state, "feat_extract.main.0.weight", "BasicVSR++ lite restorer")[1]
+    if folded % 4 or folded < 12:
+        raise CheckpointError(f"BasicVSR++ lite restorer: {folded} input channels is not a 2x2 fold of RGB")
+    return {**_detect_basicvsrpp_lite(state), "extra_in_channels": folded // 4 - 3}
+
+
 def _detect_realbasicvsr(state: Mapping[str, Any]) -> dict[str, Any]:
     what = "RealBasicVSR"
     mid = _need(state, "image_cleaning.0.main.0.weight", what)[0]
@@ -220,6 +228,8 @@ def detect_architecture(state_dict: Mapping[str, Any]) -> tuple[str, dict[str, A
     if any(k.startswith("edvr.") for k in keys) and "backward_resblocks.main.0.weight" in keys:
         return "iconvsr", _detect_iconvsr(state_dict)
     if "to_rgb.weight" in keys and any(k.startswith("backbone.backward_1.") for k in keys):
+        if _need(state_dict, "to_rgb.weight", "BasicVSR++ lite")[0] == 3 * 4:  # x1 over a 2x2 fold
+            return "basicvsrpp_lite_restore", _detect_basicvsrpp_lite_restore(state_dict)
         return "basicvsrpp_lite", _detect_basicvsrpp_lite(state_dict)
     if any(k.startswith("backbone.backward_1.") for k in keys):
         return "basicvsrpp", _detect_basicvsrpp(state_dict)
@@ -250,6 +260,10 @@ def arch_label(arch: str, arch_args: Mapping[str, Any]) -> str:
         return text + f" ({2 * int(arch_args.get('padding', 2)) + 1}-frame EDVR)"
     if arch == "basicvsrpp_lite":
         return text + f" x4 (flow at 1/{arch_args.get('flow_downscale', 2)})"
+    if arch == "basicvsrpp_lite_restore":
+        extra = arch_args.get("extra_in_channels")
+        text += " restoration at 1/2" + (f" (+{extra} input channels)" if extra else "")
+        return text + f" (flow at 1/{2 * int(arch_args.get('flow_downscale', 2))})"
     if arch == "basicvsrpp":
         text += " x4" if arch_args.get("is_low_res_input", True) else " restoration"
         if arch_args.get("extra_in_channels"):

@@ -30,6 +30,7 @@ ARCHS: tuple[str, ...] = (
     "iconvsr",
     "basicvsrpp",
     "basicvsrpp_lite",
+    "basicvsrpp_lite_restore",
     "realbasicvsr",
     "realbasicvsr_lite",
 )

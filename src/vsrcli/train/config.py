@@ -63,6 +63,8 @@ class DegradationConfig:
     noise_map: bool = (
         False  # append sigma/255 as an extra input channel (the network needs extra_in_channels=1)
     )
+    # noise: clip and round the noisy frames to 8 bits, as every real input arrives (a file, a decoded video)
+    noise_8bit: bool = False
     crf: list[int] = field(default_factory=lambda: [28, 40])  # compress: x264 CRF range
     codec: str = "libx264"
     blur_sigma: list[float] = field(default_factory=lambda: [0.2, 3.0])  # Gaussian blur sigma range

@@ -113,6 +113,8 @@ def _noise(gt: torch.Tensor, cfg: DegradationConfig, rng: np.random.Generator) -
     sigma = torch.from_numpy(rng.uniform(cfg.sigma[0], cfg.sigma[1], size=n)).float() / 255.0
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     noisy = lr + sigma.view(n, 1, 1, 1, 1) * torch.randn(lr.shape, generator=gen)
+    if cfg.noise_8bit:
+        noisy = quantize(noisy)
     if cfg.noise_map:
         level = sigma.view(n, 1, 1, 1, 1).expand(n, lr.shape[1], 1, lr.shape[3], lr.shape[4])
         noisy = torch.cat([noisy, level], dim=2)
