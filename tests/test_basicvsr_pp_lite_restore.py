@@ -71,3 +71,20 @@ def test_the_weights_alone_give_back_the_restorer_and_its_arguments(extra):
     build_network(arch, **found).load_state_dict(net.state_dict())  # strict
     x4 = build_network("basicvsrpp_lite", **TINY)
     assert detect_architecture(x4.state_dict())[0] == "basicvsrpp_lite"
+
+
+def test_a_denoiser_warm_starts_a_deblurrer_as_itself_told_sigma_0(tmp_path):
+    from safetensors.torch import save_file
+
+    from vsrcli.degrade import noise_level_map
+    from vsrcli.train.loop import warm_start
+
+    denoiser = _trained_looking(build_network("basicvsrpp_lite_restore", **TINY, extra_in_channels=1))
+    path = tmp_path / "denoiser.safetensors"
+    save_file({k: v.contiguous() for k, v in denoiser.state_dict().items()}, str(path))
+    deblurrer = build_network("basicvsrpp_lite_restore", **TINY).eval()
+    loaded = warm_start(deblurrer, path)
+    assert "feat_extract.main.0.weight" in loaded and len(loaded) == len(deblurrer.state_dict())
+    lq = torch.rand(1, 3, 3, 128, 128)
+    with torch.no_grad():
+        torch.testing.assert_close(deblurrer(lq), denoiser(noise_level_map(lq, 0.0)))

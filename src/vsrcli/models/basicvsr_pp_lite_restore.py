@@ -14,6 +14,8 @@ reconstruction at the propagation size.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 
@@ -53,6 +55,18 @@ class BasicVSRPlusPlusLiteRestorer(BasicVSRPlusPlusLiteNet):
             out_channels=3 * 4,
         )
         self.extra_in_channels = extra_in_channels
+
+    def adapt_state_dict(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A restorer's weights for this one when only the conditioning inputs differ: a denoiser without its
+        noise-map channels is that denoiser told sigma = 0, a sound start for deblurring or decompression.
+        The fold keeps each input channel's four pixels together (channel c becomes 4c .. 4c + 3), so the
+        map's are the trailing ones of the first conv."""
+        out = dict(state)
+        first = state.get("feat_extract.main.0.weight")
+        keep = 4 * (3 + self.extra_in_channels)
+        if first is not None and first.shape[1] > keep:
+            out["feat_extract.main.0.weight"] = first[:, :keep]
+        return out
 
     def memory_per_pixel(self, elem_bytes: int) -> float:
         """Working bytes per input pixel: five feature maps at half size, the folded input and two fp32 flows
