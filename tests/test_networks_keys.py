@@ -72,6 +72,7 @@ def test_registry_names() -> None:
         "iconvsr",
         "basicvsrpp",
         "basicvsrpp_lite",
+        "basicvsrpp_lite_restore",
         "realbasicvsr",
         "realbasicvsr_lite",
     }

@@ -22,7 +22,14 @@ from vsrcli.errors import UsageError
 from vsrcli.pipeline.chunking import Window, fade_weights
 from vsrcli.pipeline.noise import NOISE_FRAMES, estimate_sigma, is_noise_conditioned
 from vsrcli.pipeline.options import RestoreOptions
-from vsrcli.pipeline.tiling import SizeRules, auto_tile, restore_window, tiled_area, user_tile
+from vsrcli.pipeline.tiling import (
+    SizeRules,
+    auto_tile,
+    frames_that_fit,
+    restore_window,
+    tiled_area,
+    user_tile,
+)
 from vsrcli.pipeline.transfer import HostBuffers, peak_of, to_codes, to_unit
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -192,15 +199,13 @@ class Engine:
         def computed_per_kept(chunk: int) -> float:
             return self.window_frames(frames, chunk) / (chunk if frames is None else min(chunk, frames))
 
-        full = computed_per_kept(o.chunk)
-        for chunk in range(o.chunk - 1, max(1, o.overlap) - 1, -1):
-            window = self.window_frames(frames, chunk)
-            if auto_tile(self.net, self.rules, window, height, width, self.device, self.dtype) is None:
-                if computed_per_kept(chunk) / full < spatial:
-                    if warnings is not None:
-                        warnings.append(f"windows of {chunk} frames (not {o.chunk}) to fit memory untiled")
-                    return None, chunk
-                break
+        # the longest chunk whose window fits untiled, never shorter than its context on one side
+        fit = frames_that_fit(self.net, self.rules, height, width, self.device, self.dtype)
+        chunk = min(o.chunk - 1, fit - 2 * o.overlap)
+        if chunk >= max(1, o.overlap) and computed_per_kept(chunk) / computed_per_kept(o.chunk) < spatial:
+            if warnings is not None:
+                warnings.append(f"windows of {chunk} frames (not {o.chunk}) to fit memory untiled")
+            return None, chunk
         return tile, o.chunk
 
     def windows(self, chunk: int | None = None) -> tuple[int, int, int]:

@@ -265,6 +265,16 @@ def working_set_bytes(
 WORKSPACE_FACTOR = 2.0
 
 
+def frames_that_fit(
+    model: nn.Module, rules: SizeRules, height: int, width: int, device: torch.device, dtype
+) -> int:
+    """The longest window (frames) that :func:`auto_tile` would leave untiled: the working set grows
+    linearly with the frames, so one reading of free memory answers for every window length."""
+    budget = 0.5 * free_memory_bytes(device)
+    per_frame = WORKSPACE_FACTOR * working_set_bytes(model, rules, 1, height, width, dtype)
+    return int(budget // per_frame)
+
+
 def auto_tile(
     model: nn.Module, rules: SizeRules, frames: int, height: int, width: int, device: torch.device, dtype
 ) -> int | None:
