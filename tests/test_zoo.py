@@ -127,10 +127,11 @@ def test_list_by_task():
     official = [e.name for e in zoo.list_entries("denoise") if e.official]
     assert official == ["basicvsrpp-denoise"]
     shipped = [e for e in zoo.list_entries("denoise") if not e.official]
-    assert [e.name for e in shipped] == ["vsrcli-denoise", "vsrcli-denoise-1pass"]
-    # the default runs the motion-compensated second pass; the other entry is the same network without it
-    default, single = shipped
-    assert zoo.default_for("denoise") is default and default.arch_args["prefilter_radius"] == 3
+    assert [e.name for e in shipped] == ["vsrcli-denoise", "vsrcli-denoise-lite", "vsrcli-denoise-1pass"]
+    # the light restorer is the default; the two-pass network stays, and its 1-pass twin lacks the second pass
+    two_pass, lite, single = shipped
+    assert zoo.default_for("denoise") is lite and lite.arch == "basicvsrpp_lite_restore"
+    assert two_pass.arch_args["prefilter_radius"] == 3
     assert "prefilter_radius" not in single.arch_args
     deblur = zoo.list_entries("deblur")
     assert {e.name for e in deblur if e.official} == {"basicvsrpp-deblur-dvd", "basicvsrpp-deblur-gopro"}
