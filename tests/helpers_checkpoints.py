@@ -156,16 +156,18 @@ def layout(arch: str, **args: Any) -> dict[str, Shape]:
     ):  # the light design at scale 1 over a 2x2 fold: its design, written out
         mid, n = args["mid_channels"], args["num_blocks"]
         cin = 4 * (3 + args.get("extra_in_channels", 0))
-        groups = max(2, 2 * (mid // 16))
+        groups = args.get("deform_groups") or max(2, 2 * (mid // 16))
+        hidden = args.get("offset_hidden", 1)
         _spynet(out, "")
-        _resblocks(out, "feat_extract", cin, mid, 2)
+        _resblocks(out, "feat_extract", cin, mid, args.get("extract_blocks", 2))
         for i, b in enumerate(("backward_1", "forward_1", "backward_2", "forward_2")):
             _conv(out, f"deform_align.{b}", mid, 2 * mid)
             _conv(out, f"deform_align.{b}.conv_offset.0", mid, 3 * mid + 4)
-            _conv(out, f"deform_align.{b}.conv_offset.2", mid, mid)
-            _conv(out, f"deform_align.{b}.conv_offset.4", 27 * groups, mid)
+            for j in range(hidden):
+                _conv(out, f"deform_align.{b}.conv_offset.{2 * j + 2}", mid, mid)
+            _conv(out, f"deform_align.{b}.conv_offset.{2 * hidden + 2}", 27 * groups, mid)
             _resblocks(out, f"backbone.{b}", (2 + i) * mid, mid, n)
-        _resblocks(out, "reconstruction", 5 * mid, mid, 2)
+        _resblocks(out, "reconstruction", 5 * mid, mid, args.get("reconstruction_blocks", 2))
         _conv(out, "to_rgb", 3 * 4, mid)
     elif arch == "realbasicvsr_lite":  # the cleaning, then the light x4 network under sr.
         mid = args["cleaning_channels"]

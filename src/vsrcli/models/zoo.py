@@ -725,7 +725,17 @@ _SHIPPED: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="vsrcli-denoise-lite",
         arch="basicvsrpp_lite_restore",
-        arch_args={"mid_channels": 32, "num_blocks": 2, "extra_in_channels": 1},
+        arch_args={
+            "mid_channels": 32,
+            "num_blocks": 2,
+            "extract_blocks": 2,
+            "reconstruction_blocks": 2,
+            "deform_groups": 4,
+            "offset_hidden": 1,
+            "flow_downscale": 2,
+            "max_residue_magnitude": 10,
+            "extra_in_channels": 1,
+        },
         task="denoise",
         scale=1,
         **_committed("basicvsrpp-lite-c32n2-denoise-5524507d.safetensors"),
