@@ -534,6 +534,12 @@ _DENOISE_LITE_METRICS: dict[str, dict[str, float]] = {
         "input_psnr": 20.7138,
         "nlm_psnr": 29.2581,
     },
+    "held-out 960x540 footage, 3 clips x 8 frames (noise sigma 50, 8-bit, RGB)": {
+        "psnr": 30.3558,
+        "ssim": 0.8269,
+        "input_psnr": 15.1987,
+        "nlm_psnr": 25.7341,
+    },
 }
 _DENOISE_1PASS_METRICS: dict[str, dict[str, float]] = {
     "held-out DAVIS + Vimeo-90K-T, 6 clips (noise sigma 25, RGB)": {
