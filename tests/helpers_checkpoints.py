@@ -136,29 +136,14 @@ def layout(arch: str, **args: Any) -> dict[str, Shape]:
         for i in range(args.get("head_blocks", 0)):
             _conv(out, f"head_body.{i}.conv1", 64, 64)
             _conv(out, f"head_body.{i}.conv2", 64, 64)
-    elif arch == "basicvsrpp_lite":  # vsrcli's own light x4 network: its design, written out
+    elif arch in ("basicvsrpp_lite", "basicvsrpp_lite_restore"):  # vsrcli's own light designs, written out
+        # the restorer is the x4 network at scale 1 over a lossless 2x2 fold: 4x the channels in, 4x out
+        restore = arch == "basicvsrpp_lite_restore"
         mid, n = args["mid_channels"], args["num_blocks"]
-        groups = args.get("deform_groups") or max(2, 2 * (mid // 16))
-        _spynet(out, "")
-        _resblocks(out, "feat_extract", 3, mid, args.get("extract_blocks", 2))
-        for i, b in enumerate(("backward_1", "forward_1", "backward_2", "forward_2")):
-            _conv(out, f"deform_align.{b}", mid, 2 * mid)
-            _conv(out, f"deform_align.{b}.conv_offset.0", mid, 3 * mid + 4)
-            hidden = args.get("offset_hidden", 1)
-            for j in range(hidden):
-                _conv(out, f"deform_align.{b}.conv_offset.{2 * j + 2}", mid, mid)
-            _conv(out, f"deform_align.{b}.conv_offset.{2 * hidden + 2}", 27 * groups, mid)
-            _resblocks(out, f"backbone.{b}", (2 + i) * mid, mid, n)
-        _resblocks(out, "reconstruction", 5 * mid, mid, args.get("reconstruction_blocks", 2))
-        _conv(out, "to_rgb", 3 * 16, mid)
-    elif (
-        arch == "basicvsrpp_lite_restore"
-    ):  # the light design at scale 1 over a 2x2 fold: its design, written out
-        mid, n = args["mid_channels"], args["num_blocks"]
-        cin = 4 * (3 + args.get("extra_in_channels", 0))
         groups = args.get("deform_groups") or max(2, 2 * (mid // 16))
         hidden = args.get("offset_hidden", 1)
         _spynet(out, "")
+        cin = 4 * (3 + args.get("extra_in_channels", 0)) if restore else 3
         _resblocks(out, "feat_extract", cin, mid, args.get("extract_blocks", 2))
         for i, b in enumerate(("backward_1", "forward_1", "backward_2", "forward_2")):
             _conv(out, f"deform_align.{b}", mid, 2 * mid)
@@ -168,7 +153,7 @@ def layout(arch: str, **args: Any) -> dict[str, Shape]:
             _conv(out, f"deform_align.{b}.conv_offset.{2 * hidden + 2}", 27 * groups, mid)
             _resblocks(out, f"backbone.{b}", (2 + i) * mid, mid, n)
         _resblocks(out, "reconstruction", 5 * mid, mid, args.get("reconstruction_blocks", 2))
-        _conv(out, "to_rgb", 3 * 4, mid)
+        _conv(out, "to_rgb", 3 * (4 if restore else 16), mid)
     elif arch == "realbasicvsr_lite":  # the cleaning, then the light x4 network under sr.
         mid = args["cleaning_channels"]
         _resblocks(out, "image_cleaning.0", 3, mid, args["num_cleaning_blocks"])
