@@ -1,4 +1,4 @@
-"""Per-part GFLOP and seconds per frame of x4 networks, and the fraction of the conv ceiling they reach.
+"""Per-part GFLOP and seconds per frame of vsrcli networks, and the fraction of the conv ceiling they reach.
 
 Why: the own-models issue asks to profile before redesigning and to record where each network's cost sits.
 Each network runs on the same clip (default: the 320x180 REDS sample, 7 frames) in the same process, one
@@ -9,9 +9,11 @@ products, so the DCN's column product counts and its bilinear sampling does not)
 
 Usage:
   PYTHONPATH=src python benchmarks/x4_cost.py MODEL [MODEL ...] [--frames 7] [--repeats 2]
-      [--precision fp32|bf16] [--channels-last]
+      [--precision fp32|bf16] [--channels-last] [--clip DIR] [--sigma 25]
 MODEL is a weights file, a zoo name, or ``arch:NAME`` with ``key=value`` arguments (random weights, e.g.
-``arch:basicvsrpp_lite``).
+``arch:basicvsrpp_lite``). ``--clip`` measures on another folder of frames (the restorers' model cards use a
+960x540 clip); a network with conditioning channels (the denoisers' noise map) gets them filled with
+``--sigma``/255.
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ PARTS = {
     "deform_align": "deform_align",
     "backbone": "backbone",
     "reconstruction": "reconstruction",
-    "upsample1": "x4 head (upsample1/2, conv_hr, conv_last)",
-    "upsample2": "x4 head (upsample1/2, conv_hr, conv_last)",
-    "conv_hr": "x4 head (upsample1/2, conv_hr, conv_last)",
-    "conv_last": "x4 head (upsample1/2, conv_hr, conv_last)",
-    "to_rgb": "to_rgb (pixel shuffle x4)",
+    "upsample1": "head (upsample1/2, conv_hr, conv_last)",
+    "upsample2": "head (upsample1/2, conv_hr, conv_last)",
+    "conv_hr": "head (upsample1/2, conv_hr, conv_last)",
+    "conv_last": "head (upsample1/2, conv_hr, conv_last)",
+    "to_rgb": "to_rgb (pixel shuffle)",
 }
 
 
@@ -110,11 +112,13 @@ def main() -> None:
     ap.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--clip", type=Path, default=REDS, help="folder of frames (default: the REDS sample)")
+    ap.add_argument("--sigma", type=float, default=25.0, help="noise map value (0-255) for conditioned nets")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     dtype = torch.float32 if args.precision == "fp32" else torch.bfloat16
-    frames = read_folder(REDS, max_frames=args.frames)
+    frames = read_folder(args.clip, max_frames=args.frames)
     clip = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(255).unsqueeze(0)
     if args.channels_last:
         clip = clip.contiguous()
@@ -125,11 +129,16 @@ def main() -> None:
     print(f"conv ceiling (3x3 64->64 on 4x64x180x320): {ceiling:.3f} TFLOP/s")
     for spec in args.models:
         net = build(spec)
+        extra = int(getattr(net, "extra_in_channels", 0))
+        x = clip
+        if extra:
+            level = torch.full((*clip.shape[:2], extra, *clip.shape[3:]), args.sigma / 255)
+            x = torch.cat([clip, level], dim=2)
         if args.channels_last:
             net = net.to(memory_format=torch.channels_last)
         flops_by_part: dict[str, float] = defaultdict(float)
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            net(clip)
+            net(x)
         per_module = counter.get_flop_counts()
         total_flops = sum(per_module.get("Global", {}).values())
         for key, ops in per_module.items():
@@ -147,7 +156,7 @@ def main() -> None:
                 part_timer(net, totals),
             ):
                 start = time.perf_counter()
-                net(clip)
+                net(x)
                 elapsed = time.perf_counter() - start
             if elapsed < best_total:
                 best_total, best_parts = elapsed, dict(totals)

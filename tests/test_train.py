@@ -134,6 +134,24 @@ def test_presets_cover_the_shipped_models():
     assert cfgmod.resolve(preset="realbasicvsr").degradation.kind == "realworld"
 
 
+@pytest.mark.parametrize(
+    "name", [n for n in preset_names() if PRESETS[n].get("init") or PRESETS[n].get("init_flow")]
+)
+def test_a_warm_started_preset_names_weights_the_repository_holds(name):
+    repo = Path(__file__).resolve().parents[1]
+    for key in ("init", "init_flow"):
+        if path := PRESETS[name].get(key):
+            assert (repo / path).is_file(), f"{name}.{key}: {path}"
+
+
+def test_the_light_deblurrer_and_decompressor_start_from_the_light_denoiser_without_its_noise_map():
+    for name in ("deblur-lite", "decompress-lite"):
+        cfg = cfgmod.resolve(preset=name)
+        assert cfg.arch == "basicvsrpp_lite_restore" and cfg.arch_args.get("extra_in_channels", 0) == 0
+        assert "basicvsrpp-lite-c32n2-denoise" in cfg.init and cfg.optim.loss == "mse"
+        assert not cfg.degradation.noise_map and not cfg.data.seq_flip
+
+
 def test_toml_config_can_start_from_a_preset_and_override(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('base = "bix4"\nname = "mine"\n[run]\niters = 7\n[data]\npatch = 48\n')
