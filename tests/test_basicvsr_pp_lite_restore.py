@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from test_basicvsr_pp_lite import TINY, _trained_looking
 from vsrcli.models.arch import build_network
@@ -88,3 +89,28 @@ def test_a_denoiser_warm_starts_a_deblurrer_as_itself_told_sigma_0(tmp_path):
     lq = torch.rand(1, 3, 3, 128, 128)
     with torch.no_grad():
         torch.testing.assert_close(deblurrer(lq), denoiser(noise_level_map(lq, 0.0)))
+
+
+def test_a_denoiser_told_sigma_s_gives_its_first_conv_that_constant_map_when_the_map_is_dropped(tmp_path):
+    from safetensors.torch import save_file
+
+    from vsrcli.train.loop import warm_start
+
+    denoiser = _trained_looking(build_network("basicvsrpp_lite_restore", **TINY, extra_in_channels=1))
+    state = denoiser.state_dict()
+    restorer = build_network("basicvsrpp_lite_restore", **TINY).eval()
+    adapted = restorer.adapt_state_dict(state, sigma=12.0)
+    key = "feat_extract.main.0"
+    folded_rgb = torch.rand(1, 12, 32, 32)
+    folded_map = torch.full((1, 4, 32, 32), 12.0 / 255)
+    told = F.conv2d(
+        torch.cat([folded_rgb, folded_map], 1), state[f"{key}.weight"], state[f"{key}.bias"], padding=1
+    )
+    baked = F.conv2d(folded_rgb, adapted[f"{key}.weight"], adapted[f"{key}.bias"], padding=1)
+    torch.testing.assert_close(baked[..., 1:-1, 1:-1], told[..., 1:-1, 1:-1])
+    assert not torch.equal(adapted[f"{key}.bias"], state[f"{key}.bias"])
+
+    path = tmp_path / "denoiser.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    warm_start(restorer, path, sigma=12.0)
+    torch.testing.assert_close(getattr(restorer.feat_extract.main, "0").bias.detach(), adapted[f"{key}.bias"])

@@ -343,6 +343,23 @@ def test_warm_start_from_a_denoiser_drops_its_noise_map_so_the_start_is_that_den
         torch.testing.assert_close(deblurrer(x), at_sigma_0, rtol=0, atol=1e-6)
 
 
+def test_a_denoiser_told_sigma_s_folds_its_constant_map_into_the_biases_it_drops_it_from():
+    from vsrcli.models.arch import build_network
+
+    args = {"mid_channels": 8, "num_blocks": 1, "is_low_res_input": False, "guided_head": True}
+    torch.manual_seed(0)
+    state = build_network("basicvsrpp", extra_in_channels=1, **args).state_dict()
+    for k in ("feat_extract.0.bias", "conv_hr.bias"):
+        state[k] = torch.randn_like(state[k])
+    adapted = build_network("basicvsrpp", **args).adapt_state_dict(state, sigma=20.0)
+    level = 20.0 / 255
+    for conv, maps in (("feat_extract.0", slice(3, 4)), ("conv_hr", slice(67, 68))):
+        weight, bias = state[f"{conv}.weight"], state[f"{conv}.bias"]
+        expected = bias + weight[:, maps].sum(dim=(1, 2, 3)) * level
+        torch.testing.assert_close(adapted[f"{conv}.bias"], expected)
+        assert adapted[f"{conv}.weight"].shape[1] == weight.shape[1] - 1
+
+
 def test_the_output_head_is_upsampling_conv_hr_head_body_and_conv_last():
     from vsrcli.models.arch import build_network
 

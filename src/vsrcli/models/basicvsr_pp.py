@@ -20,6 +20,7 @@ from vsrcli.models.layers.blocks import (
     ResidualBlocksWithInputConv,
     check_min_size,
     conv_act,
+    fold_constant_input,
     is_mirror_extended,
 )
 from vsrcli.models.layers.deform import DeformConvBase
@@ -210,10 +211,12 @@ class BasicVSRPlusPlusNet(nn.Module):
         """The official rule: park features on the CPU for CUDA inputs longer than ``cpu_cache_length``."""
         return lqs.is_cuda and lqs.shape[1] > self.cpu_cache_length
 
-    def adapt_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def adapt_state_dict(self, state: dict[str, torch.Tensor], sigma: float = 0.0) -> dict[str, torch.Tensor]:
         """A restoration network's weights for this one when only the conditioning inputs differ: a
         noise-conditioned denoiser without its noise-map channels (in ``feat_extract.0`` and the guide of
-        ``conv_hr``) is that denoiser told sigma = 0, a sound start for deblurring or decompression."""
+        ``conv_hr``) is that denoiser told ``sigma`` (0-255; the constant map folds into those convs'
+        biases, exact but for the border their zero padding touches), a sound start for deblurring or
+        decompression."""
         first = state.get("feat_extract.0.weight")
         if self.is_low_res_input or first is None:
             return state
@@ -223,10 +226,12 @@ class BasicVSRPlusPlusNet(nn.Module):
         keep = 3 + self.extra_in_channels
         out = dict(state)
         out["feat_extract.0.weight"] = first[:, :keep]
+        fold_constant_input(out, "feat_extract.0", first[:, keep:], sigma / 255)
         hr = state.get("conv_hr.weight")
         if hr is not None and self.guided_head:
             start = 64 + keep  # the guide is [features, RGB, extra channels, neighbours]
             out["conv_hr.weight"] = torch.cat([hr[:, :start], hr[:, start + drop :]], dim=1)
+            fold_constant_input(out, "conv_hr", hr[:, start : start + drop], sigma / 255)
         return out
 
     @staticmethod

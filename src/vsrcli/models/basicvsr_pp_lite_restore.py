@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from vsrcli.models.basicvsr_pp_lite import BasicVSRPlusPlusLiteNet
-from vsrcli.models.layers.blocks import check_min_size
+from vsrcli.models.layers.blocks import check_min_size, fold_constant_input
 
 
 class BasicVSRPlusPlusLiteRestorer(BasicVSRPlusPlusLiteNet):
@@ -56,9 +56,13 @@ class BasicVSRPlusPlusLiteRestorer(BasicVSRPlusPlusLiteNet):
         )
         self.extra_in_channels = extra_in_channels
 
-    def adapt_state_dict(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def adapt_state_dict(
+        self, state: Mapping[str, torch.Tensor], sigma: float = 0.0
+    ) -> dict[str, torch.Tensor]:
         """A restorer's weights for this one when only the conditioning inputs differ: a denoiser without its
-        noise-map channels is that denoiser told sigma = 0, a sound start for deblurring or decompression.
+        noise-map channels is that denoiser told ``sigma`` (0-255; their constant input folds into the
+        first conv's bias, exact but for the one-pixel border the zero padding touches), a sound start for
+        deblurring (sigma 0) or decompression (a denoiser told a small sigma already removes some blocking).
         The fold keeps each input channel's four pixels together (channel c becomes 4c .. 4c + 3), so the
         map's are the trailing ones of the first conv."""
         out = dict(state)
@@ -66,6 +70,7 @@ class BasicVSRPlusPlusLiteRestorer(BasicVSRPlusPlusLiteNet):
         keep = 4 * (3 + self.extra_in_channels)
         if first is not None and first.shape[1] > keep:
             out["feat_extract.main.0.weight"] = first[:, :keep]
+            fold_constant_input(out, "feat_extract.main.0", first[:, keep:], sigma / 255)
         return out
 
     def memory_per_pixel(self, elem_bytes: int) -> float:

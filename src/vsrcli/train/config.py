@@ -135,6 +135,7 @@ class TrainConfig:
     description: str = ""
     init: str = ""  # weights to start from (.safetensors or a run's checkpoint.pt); matching tensors load
     init_flow: str = ""  # then only the flow network (spynet.*) from here: a run that learnt motion
+    init_sigma: float = 0.0  # the noise level (0-255) a denoiser init is told when its noise map is dropped
     data: DataConfig = field(default_factory=DataConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

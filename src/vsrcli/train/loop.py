@@ -157,14 +157,17 @@ def _widened(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor | None:
     return out
 
 
-def warm_start(model: torch.nn.Module, path: str | Path, *, flow_only: bool = False) -> list[str]:
+def warm_start(
+    model: torch.nn.Module, path: str | Path, *, flow_only: bool = False, sigma: float = 0.0
+) -> list[str]:
     """Load the tensors of ``path`` whose names and shapes match; returns the names that were loaded.
 
     A conv whose input grew (e.g. a guide that gained channels) keeps its old weights for the leading input
     channels and starts with zeros for the new ones, so the warm-started network begins where the old left.
     A network may first adapt the weights to itself (``adapt_state_dict``: e.g. a denoiser's noise-map
-    channels dropped for a deblurrer). ``flow_only`` loads only the flow network (SPyNet), so a run can take
-    its motion estimation from one checkpoint and everything else from another.
+    channels dropped for a deblurrer, which is then that denoiser told ``sigma``). ``flow_only`` loads only
+    the flow network (SPyNet), so a run can take its motion estimation from one checkpoint and everything
+    else from another.
     """
     path = Path(path)
     if not path.is_file():
@@ -178,7 +181,7 @@ def warm_start(model: torch.nn.Module, path: str | Path, *, flow_only: bool = Fa
     if flow_only:
         state = {k: v for k, v in state.items() if is_spynet(k)}
     elif callable(adapt := getattr(model, "adapt_state_dict", None)):
-        state = adapt(state)
+        state = adapt(state, sigma=sigma)
     own = model.state_dict()
     tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     for k, v in state.items():
@@ -342,7 +345,7 @@ def train(
     if cfg.optim.zero_flow_init:
         zero_flow_init(model)
     if cfg.init:
-        warm_start(model, cfg.init)
+        warm_start(model, cfg.init, sigma=cfg.init_sigma)
     if cfg.init_flow:
         warm_start(model, cfg.init_flow, flow_only=True)
     # channels_last: oneDNN's convolutions (forward and backward) run ~1.5x faster on this CPU in that

@@ -181,3 +181,14 @@ def is_mirror_extended(frames: torch.Tensor) -> bool:
         return False
     first, second = torch.chunk(frames, 2, dim=1)
     return bool(torch.equal(first, second.flip(1)))
+
+
+def fold_constant_input(
+    state: dict[str, torch.Tensor], conv: str, weight: torch.Tensor, value: float
+) -> None:
+    """Add to ``conv``'s bias in ``state`` what input channels held at ``value`` contribute through
+    ``weight`` (their slice of the conv's weight): a conv that loses constant inputs keeps its output (but
+    for the border its zero padding touches)."""
+    bias = state.get(f"{conv}.bias")
+    if value and bias is not None:
+        state[f"{conv}.bias"] = (bias.float() + weight.float().sum(dim=(1, 2, 3)) * value).to(bias.dtype)
