@@ -31,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from vsrcli.io.frames import read_folder
 from vsrcli.models.api import load_model
 from vsrcli.models.arch import build_network, count_parameters
+from vsrcli.models.layers.blocks import fused_convs
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 REDS = DATA / "REDS_LR_sample" / "BasicVSRpp_demo_000"
@@ -137,7 +138,8 @@ def main() -> None:
         if args.channels_last:
             net = net.to(memory_format=torch.channels_last)
         flops_by_part: dict[str, float] = defaultdict(float)
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        # the fused oneDNN convs are invisible to the counter: count with the plain ones
+        with torch.no_grad(), fused_convs(False), FlopCounterMode(display=False) as counter:
             net(x)
         per_module = counter.get_flop_counts()
         total_flops = sum(per_module.get("Global", {}).values())

@@ -135,7 +135,8 @@ def test_list_by_task():
     assert "prefilter_radius" not in single.arch_args
     deblur = zoo.list_entries("deblur")
     assert {e.name for e in deblur if e.official} == {"basicvsrpp-deblur-dvd", "basicvsrpp-deblur-gopro"}
-    assert [e.name for e in deblur if not e.official] == ["vsrcli-deblur"]
+    assert [e.name for e in deblur if not e.official] == ["vsrcli-deblur-lite", "vsrcli-deblur"]
+    assert zoo.default_for("deblur") is deblur[[e.name for e in deblur].index("vsrcli-deblur-lite")]
     decompress = zoo.list_entries("decompress")
     assert len([e for e in decompress if e.official]) == 3
     assert [e.name for e in decompress if not e.official] == ["vsrcli-decompress"]

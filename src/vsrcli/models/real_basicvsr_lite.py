@@ -61,8 +61,11 @@ class RealBasicVSRLiteNet(nn.Module):
             max_residue_magnitude=max_residue_magnitude,
         )
 
-    def adapt_state_dict(self, state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Weights of a bare ``basicvsrpp_lite`` (no cleaning module) moved under ``sr.``; others as given."""
+    def adapt_state_dict(
+        self, state: Mapping[str, torch.Tensor], sigma: float = 0.0
+    ) -> dict[str, torch.Tensor]:
+        """Weights of a bare ``basicvsrpp_lite`` (no cleaning module) moved under ``sr.``; others as given.
+        ``sigma`` is part of the warm-start protocol but unused: no input here is a noise map."""
         if any(k.startswith(("image_cleaning.", "sr.")) for k in state):
             return dict(state)
         return {f"sr.{k}": v for k, v in state.items()}

@@ -270,6 +270,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # each; sigma 4: +0.14, 18: +0.01), more than 380 steps from the sigma-0 start had (+0.21).
     # Deblur trains on the two kinds its bars measure, a Gaussian and a random camera-shake kernel; the
     # frame average (the c32n4 deblurrer lost 0.15 dB on it) is left to a later run.
+    # Results (1 thread each, side by side, bf16 on an AVX512-BF16 EPYC, ~5 s a step): deblur-lite ran its
+    # 1000 steps in 1.57 h, val PSNR-Y (input 28.93) 28.99 at 100, 29.26 at 700 (peak), 29.21 at 1000;
+    # shipped as vsrcli-deblur-lite (+1.49 / +1.06 dB RGB on held-out 960x540 Gaussian 1.5 / camera shake,
+    # 0.5 above vsrcli-deblur). decompress-lite was stopped at step 663 of 900 with val flat since step 400
+    # (input 26.03, 26.118 at 100, 26.122-26.127 from 200 on): +0.37 dB RGB held out at CRF 35 against
+    # +0.25 for vsrcli-decompress, 1.25x its time in bf16, so not shipped (training/, export only).
     "deblur-lite": {
         **_RESTORE,
         "name": "basicvsrpp-lite-c32n2-deblur",
