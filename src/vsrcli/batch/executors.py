@@ -57,8 +57,12 @@ class InlineExecutor:
 
 
 def _init_worker(threads: int) -> None:
+    """A spawned worker is a process of vsrcli's own, so it gets the CLI's malloc tuning too."""
     import torch
 
+    from vsrcli.allocator import tune_allocator
+
+    tune_allocator()
     torch.set_num_threads(threads)
 
 

@@ -116,4 +116,8 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
+    """The process entry (the ``vsrcli`` script, ``python -m vsrcli``): the only place that tunes malloc."""
+    from vsrcli.allocator import tune_allocator
+
+    tune_allocator()
     sys.exit(run())
