@@ -100,16 +100,31 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def write_image(path: str | Path, rgb: np.ndarray) -> None:
-    """Write (H, W, 3) uint8 RGB as PNG (lossless), whatever the suffix says."""
-    import torch
-    from torchvision.io import encode_png
+# zlib level 1 with Paeth prediction: on 1280x720 frames of an x4 output 36 ms a frame against 369 for
+# libpng's default (level 6, torchvision's encode_png), for 13% more bytes; a sequence writer kept pace with
+# the network only so. FFmpeg's encoder, through PyAV, already a dependency.
+PNG_OPTIONS = {"pred": "paeth", "compression_level": "1"}
 
-    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-        raise ValueError(f"expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-    data = encode_png(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).contiguous())
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """(H, W, 3) uint8 or uint16 RGB -> the bytes of a lossless PNG file of that bit depth."""
+    import av
+
+    if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) uint8 or uint16, got {rgb.shape} {rgb.dtype}")
+    pix_fmt = "rgb24" if rgb.dtype == np.uint8 else "rgb48be"  # PNG stores 16-bit samples big-endian
+    codec = av.CodecContext.create("png", "w")
+    codec.width, codec.height, codec.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
+    codec.options = PNG_OPTIONS
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=pix_fmt)
+    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
+
+
+def write_image(path: str | Path, rgb: np.ndarray) -> None:
+    """Write (H, W, 3) uint8 or uint16 RGB as PNG (lossless, same bit depth), whatever the suffix says."""
+    data = encode_png(rgb)
     try:
-        Path(path).write_bytes(data.numpy().tobytes())
+        Path(path).write_bytes(data)
     except OSError as exc:
         raise OutputError(f"{path}: cannot write ({exc.strerror})") from exc
 

@@ -401,9 +401,11 @@ class FolderSink:
             raise OutputError(f"{final}: cannot create ({exc.strerror})") from exc
 
     def write(self, frames: np.ndarray, pts: list[int]) -> None:
+        from vsrcli.io.frames import write_image
+
         for frame in frames:
             name = Path(self.names[self.count]).stem if self.names else f"{self.count:08d}"
-            _write_png(self.tmp / f"{name}.png", frame)
+            write_image(self.tmp / f"{name}.png", frame)  # 16-bit frames as 16-bit PNG
             self.count += 1
 
     def commit(self) -> None:
@@ -411,29 +413,6 @@ class FolderSink:
 
     def abort(self) -> None:
         _remove(self.tmp)
-
-
-def _write_png(path: Path, frame: np.ndarray) -> None:
-    """8-bit frames via the shared writer; 16-bit frames as 16-bit PNG (lossless, keeps the bit depth)."""
-    if frame.dtype == np.uint8:
-        from vsrcli.io.frames import write_image
-
-        write_image(path, frame)
-        return
-    import torch
-    from torchvision.io import encode_png
-
-    try:
-        data = encode_png(
-            torch.from_numpy(frame.astype(np.int32)).to(torch.uint16).permute(2, 0, 1).contiguous()
-        )
-        path.write_bytes(data.numpy().tobytes())
-    except (RuntimeError, TypeError):
-        from vsrcli.io.frames import write_image
-
-        write_image(path, ((frame.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8))
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror})") from exc
 
 
 class VideoSink:
