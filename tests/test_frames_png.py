@@ -33,3 +33,36 @@ def test_write_image_rejects_what_is_not_an_rgb_frame(tmp_path):
         write_image(tmp_path / "x.png", np.zeros((4, 4, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="uint8 or uint16"):
         write_image(tmp_path / "x.png", np.zeros((4, 4), dtype=np.uint8))
+
+
+def test_a_palette_png_reads_as_its_colours(tmp_path):
+    from PIL import Image
+
+    rgb = np.random.default_rng(5).integers(0, 256, (12, 17, 3), dtype=np.uint8)
+    Image.fromarray(rgb).convert("P").save(tmp_path / "pal.png")
+    expected = np.asarray(Image.open(tmp_path / "pal.png").convert("RGB"))
+    np.testing.assert_array_equal(read_image(tmp_path / "pal.png"), expected)
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_a_16_bit_png_reads_as_the_nearest_8_bit_codes(tmp_path, grey):
+    codes = np.array([0, 128, 129, 32767, 32768, 65407, 65408, 65535], dtype=np.uint16)
+    image = np.tile(codes, (3, 1)) if grey else np.stack([codes, codes[::-1], codes], axis=-1)[None]
+    cv2.imwrite(str(tmp_path / "deep.png"), image if grey else image[..., ::-1])
+    nearest = np.rint(image.astype(np.float64) * 255 / 65535).astype(np.uint8)
+    expected = np.repeat(nearest[..., None], 3, axis=-1) if grey else nearest
+    np.testing.assert_array_equal(read_image(tmp_path / "deep.png"), expected)
+
+
+def test_reading_png_frames_does_not_import_torchvision(tmp_path):
+    """Its import alone took 1.9 s, longer than a short clip's frames take to decode."""
+    import subprocess
+    import sys
+
+    write_image(tmp_path / "f.png", np.zeros((8, 8, 3), dtype=np.uint8))
+    probe = (
+        "import sys; from vsrcli.io.frames import read_image; "
+        f"read_image({str(tmp_path / 'f.png')!r}); print('torchvision' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

@@ -65,31 +65,59 @@ def _read_with_av(path: Path) -> np.ndarray:
         raise InputError(f"{path}: cannot decode image ({exc})") from exc
 
 
+def _to_8_bit(arr: np.ndarray) -> np.ndarray:
+    """16-bit codes to the nearest 8-bit ones (x * 255 / 65535, rounded)."""
+    return ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _decode_png(raw: bytes, path: Path) -> np.ndarray:
+    """A PNG file's bytes -> (H, W, 3) uint8 RGB with FFmpeg's decoder: no container, no torchvision (whose
+    import alone took 1.9 s of a short run), and palette images come out as their colours."""
+    import av
+
+    try:
+        codec = av.CodecContext.create("png", "r")
+        frames = codec.decode(av.Packet(raw)) or codec.decode(None)
+        frame = frames[0]
+    except (av.FFmpegError, IndexError, ValueError) as exc:
+        raise InputError(f"{path}: cannot decode image ({_reason(exc)})") from exc
+    if max(c.bits for c in frame.format.components) > 8:
+        return _to_8_bit(frame.to_ndarray(format="rgb48le"))
+    return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if "Exception raised from" not in text and ".cpp" not in text else "corrupt"
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """One image as (H, W, 3) uint8 RGB; grey is replicated, alpha dropped, 16-bit scaled to 8-bit."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
-
     path = Path(path)
-    if path.suffix.lower() not in _TORCHVISION_SUFFIXES:
+    suffix = path.suffix.lower()
+    if suffix not in _TORCHVISION_SUFFIXES:
         return _read_with_av(path)
-    if path.suffix.lower() == ".png":
+    if suffix == ".png":
         try:
             raw = path.read_bytes()
         except OSError as exc:
             raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
         problem = png_problem(raw)
-        if problem is not None:  # checked here: libpng in torchvision can crash on a damaged file
+        if problem is not None:  # a clear reason, rather than the decoder's
             raise InputError(f"{path}: corrupt PNG ({problem})")
+        return _decode_png(raw, path)
+    # JPEG and WebP through libjpeg-turbo / libwebp, as PIL and OpenCV decode them (FFmpeg's JPEG decoder
+    # differs by a level here and there, which would move benchmark figures on JPEG datasets)
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
     try:
         data = read_file(str(path))
         img = decode_image(data, mode=ImageReadMode.UNCHANGED)
     except (RuntimeError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        reason = reason if "Exception raised from" not in reason and ".cpp" not in reason else "corrupt"
-        raise InputError(f"{path}: cannot decode image ({reason})") from exc
+        raise InputError(f"{path}: cannot decode image ({_reason(exc)})") from exc
     arr = img.permute(1, 2, 0).numpy()
     if arr.dtype == np.uint16:
-        arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        arr = _to_8_bit(arr)
     elif arr.dtype != np.uint8:
         raise InputError(f"{path}: unsupported image sample type {arr.dtype}")
     channels = arr.shape[2]
