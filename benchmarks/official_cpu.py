@@ -12,6 +12,8 @@ column product, counted by ``FlopCounterMode``) over its time, over the ceiling.
 configurations so a shared machine slows them alike; each is the best of ``--repeats``. Wall and process CPU
 time are both printed: on a machine shared with other jobs the CPU-time ratio is the steadier figure.
 Outputs are compared with the reference by the golden tests' measure (max abs difference / max abs value).
+malloc is tuned as in vsrcli's own processes (``vsrcli/allocator.py``), for the reference too, so the ratio
+compares the networks alone; ``VSRCLI_MALLOC=system`` runs both on glibc's defaults.
 
 Usage:
   PYTHONPATH=src python benchmarks/official_cpu.py [--frames 5] [--repeats 2] [--threads N]
@@ -25,6 +27,7 @@ import time
 
 import torch
 
+from vsrcli.allocator import tune_allocator
 from vsrcli.models.arch import build_network
 from vsrcli.models.layers.blocks import fused_convs
 from vsrcli.models.layers.deform import use_deform_backend
@@ -90,6 +93,7 @@ def main() -> int:
     parser.add_argument("--width", type=int, default=320)
     parser.add_argument("--layouts", default="nchw,cl", help="vsrcli layouts to run: nchw, cl or both")
     args = parser.parse_args()
+    print(f"malloc: {', '.join(tune_allocator()) or 'glibc defaults'}")
     torch.set_num_threads(args.threads)
     t, h, w = args.frames, args.height, args.width
     torch.manual_seed(0)
