@@ -601,6 +601,16 @@ _DEBLUR_LITE_METRICS: dict[str, dict[str, float]] = {
         "input_psnr": 32.3889,
         "vsrcli_deblur_psnr": 32.9744,
     },
+    "held-out 960x540 footage, 2 clips x 40 frames (Gaussian blur sigma 1.5, RGB)": {
+        "psnr": 36.3189,
+        "ssim": 0.9381,
+        "input_psnr": 34.6406,
+    },
+    "held-out 960x540 footage, 2 clips x 40 frames (9-px camera shake, RGB)": {
+        "psnr": 34.5962,
+        "ssim": 0.9093,
+        "input_psnr": 33.5209,
+    },
     "held-out 960x540 footage, 3 clips x 8 frames (average of 5 frames, RGB; not trained on)": {
         "psnr": 25.5394,
         "ssim": 0.8447,
