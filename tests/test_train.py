@@ -390,7 +390,15 @@ def test_resume_continues_bit_for_bit(stand_ins, root, tmp_path):
     assert straight.val_history[-1]["val_psnr_y"] == resumed.val_history[-1]["val_psnr_y"]
 
 
-def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(stand_ins, root, tmp_path):
+@pytest.fixture
+def default_sigint():
+    """Python's own SIGINT handler for the test: a background shell starts its jobs with SIGINT ignored."""
+    found = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, found)
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(stand_ins, root, tmp_path, default_sigint):
     loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "straight")
 
     def interrupt(progress: loop.Progress) -> None:
