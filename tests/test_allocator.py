@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from vsrcli import allocator
@@ -30,7 +31,11 @@ print(json.dumps({"applied": applied, "on_heap": bool(heap) and heap[0] <= addre
 
 
 def _probe(mode: str, **env: str) -> dict[str, object]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "VSRCLI_MALLOC"))}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MALLOC_", "VSRCLI_MALLOC", "GLIBC_TUNABLES"))
+    }
     done = subprocess.run(
         [sys.executable, "-c", PROBE, mode], capture_output=True, text=True, env={**clean, **env}, check=True
     )
@@ -61,6 +66,12 @@ def test_the_users_own_malloc_variables_win():
     assert result == {"applied": ["malloc_trim_threshold", "malloc_top_pad"], "on_heap": False}
 
 
+@glibc
+def test_the_users_glibc_tunables_win():
+    result = _probe("tune", GLIBC_TUNABLES="glibc.malloc.mmap_threshold=131072")
+    assert result == {"applied": ["malloc_trim_threshold", "malloc_top_pad"], "on_heap": False}
+
+
 def test_the_process_entry_tunes_malloc_before_the_command_runs(monkeypatch):
     from vsrcli import cli
 
@@ -73,12 +84,34 @@ def test_the_process_entry_tunes_malloc_before_the_command_runs(monkeypatch):
     assert order == ["tune", "run"]
 
 
-def test_running_the_cli_as_a_library_leaves_malloc_alone(monkeypatch):
+def test_running_a_command_through_the_library_leaves_malloc_alone(monkeypatch, tmp_path):
     """``cli.run`` (what tests and embedding programs call) must not touch the host process's allocator."""
     from vsrcli import cli
+    from vsrcli.io.frames import write_image
 
     def forbidden() -> list[str]:
-        raise AssertionError("cli.run tuned malloc")
+        raise AssertionError("the library tuned malloc")
 
     monkeypatch.setattr(allocator, "tune_allocator", forbidden)
-    assert cli.run(["--version"]) == 0
+    (tmp_path / "in").mkdir()
+    for i in range(2):
+        write_image(tmp_path / "in" / f"{i}.png", np.full((16, 16, 3), 60 * i, dtype=np.uint8))
+    out = tmp_path / "out"
+    assert cli.run(["upscale", str(tmp_path / "in"), "--model", "bicubic", "-o", str(out), "--quiet"]) == 0
+    assert len(list(out.glob("*.png"))) == 2
+
+
+def test_a_batch_worker_process_tunes_malloc(monkeypatch):
+    """Batch's spawned workers are vsrcli's own processes, like the CLI's."""
+    import torch
+
+    from vsrcli.batch import executors
+
+    calls: list[str] = []
+    monkeypatch.setattr(allocator, "tune_allocator", lambda: calls.append("tune") or [])
+    threads = torch.get_num_threads()
+    try:
+        executors._init_worker(1)
+    finally:
+        torch.set_num_threads(threads)
+    assert calls == ["tune"]

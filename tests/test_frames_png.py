@@ -66,3 +66,22 @@ def test_reading_png_frames_does_not_import_torchvision(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_a_png_whose_image_data_was_cut_short_is_refused(tmp_path):
+    """Valid chunk CRCs around incomplete compressed data: FFmpeg would decode part garbage without a word."""
+    import struct
+    import zlib
+
+    from vsrcli.errors import InputError
+
+    write_image(tmp_path / "good.png", np.random.default_rng(6).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    data = (tmp_path / "good.png").read_bytes()
+    at = data.index(b"IDAT") - 4
+    length = int.from_bytes(data[at : at + 4], "big")
+    short = data[at + 8 : at + 8 + length // 2]
+    chunk = struct.pack(">I", len(short)) + b"IDAT" + short + struct.pack(">I", zlib.crc32(b"IDAT" + short))
+    (tmp_path / "cut.png").write_bytes(data[:at] + chunk + data[at + 12 + length :])
+    assert png_problem((tmp_path / "cut.png").read_bytes()) == "image data cut short"
+    with pytest.raises(InputError, match="corrupt PNG"):
+        read_image(tmp_path / "cut.png")

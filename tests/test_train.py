@@ -390,16 +390,9 @@ def test_resume_continues_bit_for_bit(stand_ins, root, tmp_path):
     assert straight.val_history[-1]["val_psnr_y"] == resumed.val_history[-1]["val_psnr_y"]
 
 
-@pytest.fixture
-def default_sigint():
-    """Python's own SIGINT handler for the test: a background shell starts its jobs with SIGINT ignored."""
-    found = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, found)
-
-
-def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(stand_ins, root, tmp_path, default_sigint):
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(stand_ins, root, tmp_path):
     loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "straight")
+    found = signal.getsignal(signal.SIGINT)  # Python's own, or SIG_IGN under a background shell
 
     def interrupt(progress: loop.Progress) -> None:
         if progress.event == "step" and progress.step == 2:
@@ -408,7 +401,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_identically(stand_ins, ro
     with pytest.raises(Interrupted, match="step 2"):
         loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "cut", callback=interrupt)
     assert loop.load_checkpoint(tmp_path / "cut" / loop.CHECKPOINT)["step"] == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is found  # the handler it found is back
     loop.train(_tiny(root, iters=5, val_every=0), tmp_path / "cut", resume=True)
     a, b = _weights(tmp_path / "straight"), _weights(tmp_path / "cut")
     assert all(torch.equal(a[k], b[k]) for k in a)

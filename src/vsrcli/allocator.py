@@ -7,7 +7,8 @@ of `vsrcli upscale`'s CPU time (5.7 s system time of 33 s for 24 frames of the d
 blocks up to 32 MiB on the heap and its free memory in the process removes most of it
 (``benchmarks/allocator.py`` measures it). A library must not change its host's allocator, so only vsrcli's
 own process entries (the CLI, batch's worker processes) call this; ``VSRCLI_MALLOC=system`` leaves glibc's
-defaults, and ``MALLOC_*_`` variables set by the user win.
+defaults, and ``MALLOC_*_`` or ``GLIBC_TUNABLES`` settings of the user win. The price: a process may keep up
+to 1 GiB of freed memory (plus 64 MiB of padding) for its next allocations.
 """
 
 from __future__ import annotations
@@ -26,22 +27,28 @@ MMAP_THRESHOLD = 32 << 20  # glibc's ceiling for this parameter on 64-bit (half 
 TRIM_THRESHOLD = 1 << 30  # give memory back only when a whole GiB lies free at the top of the heap
 TOP_PAD = 64 << 20  # grow the heap in 64 MiB steps, so a frame buffer rarely needs a new brk
 
+# (parameter, value, the environment variable and the GLIBC_TUNABLES name a user would set it with)
 SETTINGS = (
-    (M_MMAP_THRESHOLD, MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_"),
-    (M_TRIM_THRESHOLD, TRIM_THRESHOLD, "MALLOC_TRIM_THRESHOLD_"),
-    (M_TOP_PAD, TOP_PAD, "MALLOC_TOP_PAD_"),
+    (M_MMAP_THRESHOLD, MMAP_THRESHOLD, "MALLOC_MMAP_THRESHOLD_", "glibc.malloc.mmap_threshold"),
+    (M_TRIM_THRESHOLD, TRIM_THRESHOLD, "MALLOC_TRIM_THRESHOLD_", "glibc.malloc.trim_threshold"),
+    (M_TOP_PAD, TOP_PAD, "MALLOC_TOP_PAD_", "glibc.malloc.top_pad"),
 )
 
 
 def glibc_mallopt() -> Callable[[int, int], int] | None:
-    """glibc's ``mallopt``, or None elsewhere (macOS, Windows, musl, another allocator preloaded)."""
+    """glibc's ``mallopt``, or None elsewhere (macOS, Windows, musl) and where another allocator serves
+    ``malloc`` (jemalloc or tcmalloc in LD_PRELOAD: glibc's mallopt would then tune an unused allocator)."""
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(None)
+        process = ctypes.CDLL(None)
+        libc = ctypes.CDLL("libc.so.6")
         version = libc.gnu_get_libc_version
         mallopt = libc.mallopt
     except (OSError, AttributeError):
+        return None
+    address = ctypes.cast(process.malloc, ctypes.c_void_p).value
+    if address != ctypes.cast(libc.malloc, ctypes.c_void_p).value:
         return None
     version.restype = ctypes.c_char_p
     if not version():
@@ -58,9 +65,10 @@ def tune_allocator(environ: Mapping[str, str] = os.environ) -> list[str]:
     mallopt = glibc_mallopt()
     if mallopt is None:
         return []
+    tunables = environ.get("GLIBC_TUNABLES", "")
     applied = []
-    for param, value, env_name in SETTINGS:
-        if env_name in environ:  # the user's own tuning stands
+    for param, value, env_name, tunable in SETTINGS:
+        if env_name in environ or f"{tunable}=" in tunables:  # the user's own tuning stands
             continue
         if mallopt(param, value) == 1:
             applied.append(env_name.strip("_").lower())

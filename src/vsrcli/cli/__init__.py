@@ -116,7 +116,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def main() -> None:
-    """The process entry (the ``vsrcli`` script, ``python -m vsrcli``): the only place that tunes malloc."""
+    """The process entry (the ``vsrcli`` script, ``python -m vsrcli``): malloc is tuned here, not in run."""
     from vsrcli.allocator import tune_allocator
 
     tune_allocator()

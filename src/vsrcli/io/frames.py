@@ -1,4 +1,4 @@
-"""Folders of still frames (PNG/JPEG/BMP): natural ordering, RGB uint8 in and out."""
+"""Folders of still frames (PNG/JPEG/BMP): natural ordering, RGB uint8 in; PNG out at 8 or 16 bits."""
 
 from __future__ import annotations
 
@@ -34,10 +34,13 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_problem(data: bytes) -> str | None:
-    """What is wrong with a PNG file's structure (signature, chunk lengths, chunk CRCs), or None."""
+    """What is wrong with a PNG file's structure (signature, chunk lengths, chunk CRCs, a complete compressed
+    image), or None. The last check matters: FFmpeg's decoder turns image data cut short (with valid chunk
+    CRCs) into a partly garbage frame without an error."""
     if data[:8] != _PNG_SIGNATURE:
         return "no PNG signature"
     pos = 8
+    image: list[bytes] = []
     while pos + 12 <= len(data):
         length = int.from_bytes(data[pos : pos + 4], "big")
         kind = data[pos + 4 : pos + 8]
@@ -47,10 +50,22 @@ def png_problem(data: bytes) -> str | None:
             return f"truncated in chunk {name}"
         if zlib.crc32(data[pos + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
             return f"chunk {name} fails its checksum"
+        if kind == b"IDAT":
+            image.append(data[pos + 8 : end - 4])
         if kind == b"IEND":
-            return None
+            return _inflate_problem(b"".join(image))
         pos = end
     return "truncated before its end chunk"
+
+
+def _inflate_problem(stream: bytes) -> str | None:
+    """Whether the IDAT chunks hold one complete zlib stream (its Adler-32 checked at the end)."""
+    inflater = zlib.decompressobj()
+    try:
+        inflater.decompress(stream)
+    except zlib.error:
+        return "corrupt image data"
+    return None if inflater.eof else "image data cut short"
 
 
 def _read_with_av(path: Path) -> np.ndarray:
@@ -80,13 +95,15 @@ def _decode_png(raw: bytes, path: Path) -> np.ndarray:
         frames = codec.decode(av.Packet(raw)) or codec.decode(None)
         frame = frames[0]
     except (av.FFmpegError, IndexError, ValueError) as exc:
-        raise InputError(f"{path}: cannot decode image ({_reason(exc)})") from exc
+        reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words, without the Errno clutter
+        raise InputError(f"{path}: cannot decode image ({reason})") from exc
     if max(c.bits for c in frame.format.components) > 8:
         return _to_8_bit(frame.to_ndarray(format="rgb48le"))
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
 
 
-def _reason(exc: BaseException) -> str:
+def _torch_reason(exc: BaseException) -> str:
+    """torchvision's first line, or "corrupt" where that line is a C++ location rather than a reason."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text if "Exception raised from" not in text and ".cpp" not in text else "corrupt"
 
@@ -114,7 +131,7 @@ def read_image(path: str | Path) -> np.ndarray:
         data = read_file(str(path))
         img = decode_image(data, mode=ImageReadMode.UNCHANGED)
     except (RuntimeError, OSError) as exc:
-        raise InputError(f"{path}: cannot decode image ({_reason(exc)})") from exc
+        raise InputError(f"{path}: cannot decode image ({_torch_reason(exc)})") from exc
     arr = img.permute(1, 2, 0).numpy()
     if arr.dtype == np.uint16:
         arr = _to_8_bit(arr)
@@ -141,11 +158,14 @@ def encode_png(rgb: np.ndarray) -> bytes:
     if rgb.dtype not in (np.uint8, np.uint16) or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) uint8 or uint16, got {rgb.shape} {rgb.dtype}")
     pix_fmt = "rgb24" if rgb.dtype == np.uint8 else "rgb48be"  # PNG stores 16-bit samples big-endian
-    codec = av.CodecContext.create("png", "w")
-    codec.width, codec.height, codec.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
-    codec.options = PNG_OPTIONS
-    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=pix_fmt)
-    return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
+    try:
+        codec = av.CodecContext.create("png", "w")
+        codec.width, codec.height, codec.pix_fmt = rgb.shape[1], rgb.shape[0], pix_fmt
+        codec.options = PNG_OPTIONS
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=pix_fmt)
+        return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
+    except av.FFmpegError as exc:
+        raise OutputError(f"PNG encoding failed ({getattr(exc, 'strerror', None) or exc})") from exc
 
 
 def write_image(path: str | Path, rgb: np.ndarray) -> None:
