@@ -6,8 +6,12 @@ Runs alternate (ffmpeg, vsrcli, ffmpeg, vsrcli, ...) so that a busy machine slow
 the best of ``--repeats``. The ffmpeg CLI is needed only here (``apt-get install ffmpeg``); vsrcli never uses
 it.
 
+``--floor`` also times, in the same rounds, the two costs no torch-based pipeline can avoid: libx264 alone
+(the same settings, through PyAV, on the upscaled frames already in memory as yuv420p) and a bare
+``python -c "import torch"``; their sum over ffmpeg's time is the lowest ratio such a pipeline could reach.
+
 Usage:
-  PYTHONPATH=src python benchmarks/io_floor.py [IN] [--frames 96] [--repeats 2]
+  PYTHONPATH=src python benchmarks/io_floor.py [IN] [--frames 96] [--repeats 2] [--floor]
 """
 
 from __future__ import annotations
@@ -54,11 +58,49 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
+ENCODE_ONLY = """
+import sys, time, av
+from fractions import Fraction
+src, frames = sys.argv[1], int(sys.argv[2])
+planes = []
+with av.open(src) as container:
+    stream = container.streams.video[0]
+    for frame in container.decode(stream):
+        planes.append(frame.reformat(width=frame.width * 4, height=frame.height * 4, format="yuv420p",
+                                     interpolation="BICUBIC"))
+        if len(planes) == frames:
+            break
+    rate = stream.average_rate or Fraction(25)
+start = time.perf_counter()
+with av.open(sys.argv[3], "w") as out:
+    video = out.add_stream("libx264", rate=rate)
+    video.width, video.height, video.pix_fmt = planes[0].width, planes[0].height, "yuv420p"
+    video.options = {"preset": "veryfast", "crf": "18"}
+    video.thread_type = "AUTO"
+    for frame in planes:
+        frame.pts = None
+        out.mux(video.encode(frame))
+    out.mux(video.encode())
+print(time.perf_counter() - start)
+"""
+
+
+def encode_only(src: Path, out: Path, frames: int) -> float:
+    """Seconds libx264 alone takes (frames decoded and upscaled beforehand, untimed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", ENCODE_ONLY, str(src), str(frames), str(out)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"encode-only run failed: {done.stderr.strip()}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("input", nargs="?", type=Path, default=DEFAULT_INPUT)
     parser.add_argument("--frames", type=int, default=96)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--floor", action="store_true", help="also time x264 alone and `import torch`")
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
         print("the ffmpeg command line is needed for the comparison: apt-get install ffmpeg", file=sys.stderr)
@@ -76,10 +118,22 @@ def main() -> int:
                 print(f"  run {i + 1} {name:<6} {wall:7.2f} s wall, {cpu:7.2f} s CPU", flush=True)
                 if wall < best[name][0]:
                     best[name] = (wall, cpu)
+            if args.floor:
+                encode = encode_only(args.input, Path(tmp) / f"x264-{i}.mp4", args.frames)
+                imported, _ = timed([sys.executable, "-c", "import torch"])
+                print(f"  run {i + 1} x264 alone {encode:5.2f} s, import torch {imported:5.2f} s", flush=True)
+                best["x264"] = min(best.get("x264", (float("inf"), 0.0)), (encode, 0.0))
+                best["torch"] = min(best.get("torch", (float("inf"), 0.0)), (imported, 0.0))
     (fw, fc), (vw, vc) = best["ffmpeg"], best["vsrcli"]
     print(f"ffmpeg CLI  {fw:.2f} s wall ({fc:.2f} s CPU), best of {args.repeats}")
     print(f"vsrcli      {vw:.2f} s wall ({vc:.2f} s CPU), best of {args.repeats}")
     print(f"ratio       {vw / fw:.2f}x wall, {vc / fc:.2f}x CPU (bar: 1.5x wall)")
+    if args.floor:
+        encode, imported = best["x264"][0], best["torch"][0]
+        print(
+            f"floor       x264 alone {encode:.2f} s + import torch {imported:.2f} s = "
+            f"{(encode + imported) / fw:.2f}x ffmpeg's time, best of {args.repeats}"
+        )
     return 0
 
 
