@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vsrcli.errors import InputError, OutputError
+from vsrcli.io.video import ffmpeg_reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -77,7 +78,7 @@ def _read_with_av(path: Path) -> np.ndarray:
             frame = next(container.decode(video=0))
             return frame.to_ndarray(format="rgb24")
     except (av.FFmpegError, StopIteration, OSError) as exc:
-        raise InputError(f"{path}: cannot decode image ({exc})") from exc
+        raise InputError(f"{path}: cannot decode image ({ffmpeg_reason(exc)})") from exc
 
 
 def _to_8_bit(arr: np.ndarray) -> np.ndarray:
@@ -95,8 +96,7 @@ def _decode_png(raw: bytes, path: Path) -> np.ndarray:
         frames = codec.decode(av.Packet(raw)) or codec.decode(None)
         frame = frames[0]
     except (av.FFmpegError, IndexError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or exc  # FFmpeg's words, without the Errno clutter
-        raise InputError(f"{path}: cannot decode image ({reason})") from exc
+        raise InputError(f"{path}: cannot decode image ({ffmpeg_reason(exc)})") from exc
     if max(c.bits for c in frame.format.components) > 8:
         return _to_8_bit(frame.to_ndarray(format="rgb48le"))
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
@@ -165,7 +165,7 @@ def encode_png(rgb: np.ndarray) -> bytes:
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format=pix_fmt)
         return b"".join(bytes(packet) for packet in [*codec.encode(frame), *codec.encode(None)])
     except av.FFmpegError as exc:
-        raise OutputError(f"PNG encoding failed ({getattr(exc, 'strerror', None) or exc})") from exc
+        raise OutputError(f"PNG encoding failed ({ffmpeg_reason(exc)})") from exc
 
 
 def write_image(path: str | Path, rgb: np.ndarray) -> None:

@@ -144,14 +144,15 @@ def _open_input(path: Path) -> av.container.InputContainer:
     except av.EOFError as exc:
         raise InputError(f"{path}: no video data (empty or truncated container)") from exc
     except av.FFmpegError as exc:
+        reason = ffmpeg_reason(exc)
         raise InputError(
-            f"{path}: cannot be opened as a video: not a media file, or truncated/corrupt ({_reason(exc)})"
+            f"{path}: cannot be opened as a video: not a media file, or truncated/corrupt ({reason})"
         ) from exc
     except OSError as exc:
         raise InputError(f"{path}: cannot open ({exc.strerror or exc})") from exc
 
 
-def _reason(exc: BaseException) -> str:
+def ffmpeg_reason(exc: BaseException) -> str:
     """A short reason from an FFmpeg error, without the Errno clutter."""
     strerror = getattr(exc, "strerror", None)
     return str(strerror) if strerror else str(exc)
@@ -238,7 +239,7 @@ def probe(path: str | Path) -> VideoInfo:
                 first = frame
                 break
         except av.FFmpegError as exc:
-            raise InputError(f"{path}: corrupt or truncated video ({_reason(exc)})") from exc
+            raise InputError(f"{path}: corrupt or truncated video ({ffmpeg_reason(exc)})") from exc
         if first is None:
             raise InputError(f"{path}: no decodable video frames")
 
@@ -365,7 +366,7 @@ def count_frames(path: str | Path) -> int:
                 if packet.size:
                     n += 1
         except av.FFmpegError as exc:
-            raise InputError(f"{path}: corrupt or truncated video ({_reason(exc)})") from exc
+            raise InputError(f"{path}: corrupt or truncated video ({ffmpeg_reason(exc)})") from exc
         return n
 
 
@@ -550,7 +551,7 @@ class VideoReader:
                 break
             except av.FFmpegError as exc:
                 raise InputError(
-                    f"{self.path}: corrupt or truncated video at frame {index} ({_reason(exc)})"
+                    f"{self.path}: corrupt or truncated video at frame {index} ({ffmpeg_reason(exc)})"
                 ) from exc
             pts = frame.pts
             if seeking and start_pts is not None:
@@ -970,7 +971,7 @@ class VideoWriter:
                 hint="use .mp4, .mkv, .mov or .webm",
             ) from exc
         except (av.FFmpegError, OSError) as exc:
-            raise OutputError(f"{self.path}: cannot create ({_reason(exc)})") from exc
+            raise OutputError(f"{self.path}: cannot create ({ffmpeg_reason(exc)})") from exc
         try:
             self._setup_video(codec, crf, preset, options or {})
             if copy_streams_from is not None:
@@ -1039,7 +1040,8 @@ class VideoWriter:
         try:  # open the encoder now: options it refuses fail here, before any frame is decoded
             ctx.open()
         except (av.FFmpegError, ValueError) as exc:
-            raise OutputError(f"{self.path}: {codec} refuses the options {opts} ({_reason(exc)})") from exc
+            reason = ffmpeg_reason(exc)
+            raise OutputError(f"{self.path}: {codec} refuses the options {opts} ({reason})") from exc
         self._stream = stream
 
     def _setup_copies(self, src_path: Path, trim: bool) -> None:
@@ -1162,7 +1164,7 @@ class VideoWriter:
             try:
                 self._container.mux(self._stream.encode(frame))
             except (av.FFmpegError, OSError) as exc:
-                raise OutputError(f"{self.path}: encoding failed ({_reason(exc)})") from exc
+                raise OutputError(f"{self.path}: encoding failed ({ffmpeg_reason(exc)})") from exc
             self._last_pts = p
             self.frames_written += 1
         self._pump(Fraction(self._last_pts) * self.time_base if self._last_pts is not None else None)
@@ -1258,7 +1260,7 @@ class VideoWriter:
                     c.done = True
                     break
                 except av.FFmpegError as exc:
-                    self.warnings.append(f"copying streams stopped early: {_reason(exc)}")
+                    self.warnings.append(f"copying streams stopped early: {ffmpeg_reason(exc)}")
                     c.done = True
                     break
             when = packet.dts if packet.dts is not None else packet.pts
@@ -1295,7 +1297,7 @@ class VideoWriter:
             try:
                 frames = copied.source.codec_context.decode(packet)
             except _av().FFmpegError as exc:
-                self.warnings.append(f"audio conversion skipped a bad packet ({_reason(exc)})")
+                self.warnings.append(f"audio conversion skipped a bad packet ({ffmpeg_reason(exc)})")
                 return
             for frame in frames:
                 self._mux_encoded(copied, frame)
@@ -1327,7 +1329,7 @@ class VideoWriter:
             try:
                 self._container.mux(self._stream.encode(None))
             except (av.FFmpegError, OSError) as exc:
-                raise OutputError(f"{self.path}: encoding failed ({_reason(exc)})") from exc
+                raise OutputError(f"{self.path}: encoding failed ({ffmpeg_reason(exc)})") from exc
             c = self._copier
             if c is not None and self._last_pts is not None:
                 if c.trim:
@@ -1342,7 +1344,7 @@ class VideoWriter:
             try:
                 self._container.close()
             except (av.FFmpegError, OSError) as exc:
-                raise OutputError(f"{self.path}: cannot finish writing ({_reason(exc)})") from exc
+                raise OutputError(f"{self.path}: cannot finish writing ({ffmpeg_reason(exc)})") from exc
 
     def _frame_step(self) -> Fraction:
         return Fraction(1) / (self.fps * self.time_base)
