@@ -203,3 +203,68 @@ def test_the_one_dcn_entry_point_dispatches_to_the_fast_path_on_cpu(monkeypatch)
         reference = deform.modulated_deform_conv2d(x, offset, mask, weight, bias, deform_groups=2)
     assert len(calls) == 1
     torch.testing.assert_close(fast, reference, atol=1e-5 * float(reference.abs().max()), rtol=1e-5)
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_row_chunks_in_inference_and_training_match_torchvision(monkeypatch, grad):
+    """Several bands of rows, written into one output without autograd and concatenated with it, give
+    torchvision's result and (with autograd) its gradients."""
+    import vsrcli.models.layers._deform_fast as mod
+
+    monkeypatch.setattr(mod, "_MAX_COLUMN_ELEMENTS", 2 * 8 * 9 * 9 * 4)  # four output rows per band: 3 bands
+    x, offset, mask, weight, bias = _inputs(2, 8, 4, 10, 9, 2)
+    ref = _reference(x, offset, mask, weight, bias)
+    with torch.set_grad_enabled(grad):
+        xg = x.clone().requires_grad_(grad)
+        got = deform_conv2d_fast(xg, offset, mask, weight, bias)
+    torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-5)
+    if grad:
+        got.sum().backward()
+        xr = x.clone().requires_grad_()
+        _reference(xr, offset, mask, weight, bias).sum().backward()
+        torch.testing.assert_close(xg.grad, xr.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_output_layout_follows_the_input_and_weight():
+    """A channels_last network gets a channels_last result (the product comes out pixel-major, so no copy);
+    an NCHW one the contiguous tensor torchvision returns. Values are the same either way."""
+    x, offset, mask, weight, bias = _inputs(1, 16, 8, 9, 11, 4)
+    cl = torch.channels_last
+    with torch.inference_mode():
+        nchw = deform_conv2d_fast(x, offset, mask, weight, bias)
+        by_input = deform_conv2d_fast(x.contiguous(memory_format=cl), offset, mask, weight, bias)
+        by_weight = deform_conv2d_fast(x, offset, mask, weight.contiguous(memory_format=cl), bias)
+    assert nchw.is_contiguous()
+    for out in (by_input, by_weight):
+        assert out.is_contiguous(memory_format=cl) and not out.is_contiguous()
+        torch.testing.assert_close(out, nchw, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_alignment_from_a_channels_last_offset_conv_is_computed_in_bands_with_equal_result(monkeypatch, n):
+    """At inference a channels_last conv_offset output is turned into offsets one band of rows at a time
+    (tanh bound, both flow priors, sigmoid mask); the result equals the whole-frame NCHW path."""
+    import vsrcli.models.layers._deform_fast as mod
+    from vsrcli.models.basicvsr_pp import SecondOrderDeformableAlignment
+
+    torch.manual_seed(0)
+    align = SecondOrderDeformableAlignment(16, 8, deform_groups=2).eval()
+    with torch.no_grad():
+        align.conv_offset[-1].weight.normal_(0, 0.05)
+    x = torch.randn(n, 16, 13, 10)
+    feat = torch.randn(n, 24, 13, 10)
+    flows = (torch.randn(n, 2, 13, 10) * 2, torch.randn(n, 2, 13, 10) * 2)
+    calls = []
+    real = align.offsets_and_mask
+    monkeypatch.setattr(align, "offsets_and_mask", lambda o, *a: calls.append(o.shape[2]) or real(o, *a))
+    with torch.inference_mode():
+        whole = align(x, feat, *flows)
+        assert calls == [13]
+        calls.clear()
+        monkeypatch.setattr(mod, "_MAX_COLUMN_ELEMENTS", n * 16 * 9 * 10 * 5)  # five rows per band
+        cl = torch.channels_last
+        align_cl = align.to(memory_format=cl)
+        banded = align_cl(x.contiguous(memory_format=cl), feat.contiguous(memory_format=cl), *flows)
+    assert calls == [5, 5, 3]
+    assert banded.is_contiguous(memory_format=cl)
+    torch.testing.assert_close(banded, whole, atol=1e-5, rtol=1e-5)

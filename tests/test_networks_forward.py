@@ -306,8 +306,9 @@ def test_precision_hooks_stay_float32_under_autocast() -> None:
 def test_offsets_computed_in_place_at_inference_equal_the_autograd_path(
     n: int, magnitude: float | None
 ) -> None:
-    """Inference overwrites the conv output in place (tanh, scale, flow priors, sigmoid); the values must be
-    bitwise those of the out-of-place path training differentiates through."""
+    """Inference overwrites the conv output in place (bound, scale, flow priors, sigmoid); the values must be
+    those of the out-of-place path training differentiates through: the mask bitwise, the offsets within
+    float rounding (a strided in-place sigmoid may round its last vector differently, 1 ulp)."""
     dcn = DeformConvBase(16, 8, 3, 1, 2)
     raw = torch.randn(n, 54, 5, 6)
     priors = (torch.randn(n, 2, 5, 6), torch.randn(n, 2, 5, 6))
@@ -315,7 +316,7 @@ def test_offsets_computed_in_place_at_inference_equal_the_autograd_path(
         ref_offset, ref_mask = dcn.offsets_and_mask(raw.clone().requires_grad_(), magnitude, priors)
     with torch.no_grad():
         offset, mask = dcn.offsets_and_mask(raw.clone(), magnitude, priors)
-    assert torch.equal(offset, ref_offset.detach()) and torch.equal(mask, ref_mask.detach())
+    assert (offset - ref_offset.detach()).abs().max() <= 1e-5 and torch.equal(mask, ref_mask.detach())
 
 
 @pytest.mark.slow

@@ -73,9 +73,7 @@ class SecondOrderDeformableAlignment(DeformConvBase):
         convs = [m for m in self.conv_offset if isinstance(m, nn.Conv2d)]
         for conv in convs[:-1]:
             out = conv_act(conv, out, "leaky_relu")
-        out = convs[-1](out)
-        offset, mask = self.offsets_and_mask(out, self.max_residue_magnitude, (flow_1, flow_2))
-        return self.deform(x, offset, mask)
+        return self.deform_from(x, out, convs[-1], self.max_residue_magnitude, (flow_1, flow_2))
 
 
 def propagate(

