@@ -106,8 +106,9 @@ def modulated_deform_conv2d(
     )
 
 
-#: Rows per block of the channels_last -> NCHW copy of ``conv_offset`` outputs (see ``deform_from``).
-_COPY_ROWS = 4
+#: Elements per block of the channels_last -> NCHW copy of ``conv_offset`` outputs (see ``deform_from``):
+#: 4 rows of 432 channels at width 320, about 2 MB, where one copy per 45-row band ran 2.4x slower.
+_COPY_ELEMENTS = 4 * 432 * 320
 
 
 class DeformConvBase(nn.Module):
@@ -224,8 +225,9 @@ class DeformConvBase(nn.Module):
             piece = out.new_empty(out.shape, dtype=torch.float32)  # NCHW
             # the transposing copy a few rows at a time, each source block cache-sized (3x quicker than one
             # copy per band on that EPYC)
-            for r in range(0, r1 - r0, _COPY_ROWS):
-                piece[:, :, r : r + _COPY_ROWS].copy_(out[:, :, r : r + _COPY_ROWS])
+            step = max(1, _COPY_ELEMENTS // (out.shape[0] * out.shape[1] * out.shape[3]))
+            for r in range(0, r1 - r0, step):
+                piece[:, :, r : r + step].copy_(out[:, :, r : r + step])
             return self.offsets_and_mask(piece, max_magnitude, tuple(f[:, :, r0:r1] for f in flow_priors))
 
         k, p = self.kernel_size, self.padding
