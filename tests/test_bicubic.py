@@ -96,6 +96,21 @@ def test_upscale_with_bicubic_writes_the_pil_result(tmp_path: Path):
         assert np.abs(up.astype(int) - _pil(frame)).max() <= 1
 
 
+def test_bicubic_looks_for_no_scene_cuts_and_says_so(tmp_path: Path, capsys):
+    """Frames that are upscaled independently share nothing across a cut, so no detector runs; the summary
+    says that instead of claiming the clip has no cuts."""
+    cv2 = pytest.importorskip("cv2")
+    videos = pytest.importorskip("videos")
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, frame in enumerate(videos.moving_pattern(3, 20, 28, seed=2)):
+        cv2.imwrite(str(src / f"{i:03d}.png"), frame[..., ::-1])
+    assert run(["upscale", str(src), "-o", str(tmp_path / "out"), "--model", "bicubic"]) == 0
+    summary = capsys.readouterr().out
+    assert "scene cuts not looked for" in summary and "scene cut(s)" not in summary
+
+
 def test_benchmark_speed_with_bicubic(capsys):
     args = ["benchmark", "--speed-only", "--model", "bicubic", "--size", "16x24", "--frames", "2"]
     assert run([*args, "--repeats", "1", "--json", "-"]) == 0

@@ -268,3 +268,18 @@ def test_alignment_from_a_channels_last_offset_conv_is_computed_in_bands_with_eq
     assert calls == [5, 5, 3]
     assert banded.is_contiguous(memory_format=cl)
     torch.testing.assert_close(banded, whole, atol=1e-5, rtol=1e-5)
+
+
+def test_an_even_kernel_is_refused_alike_in_both_layouts():
+    """A 2x2 DCN with padding 1 outputs one row and column more than its offsets cover: both paths raise,
+    the banded one does not silently return a frame of the input's size."""
+    from vsrcli.models.layers.deform import DeformConvBase
+
+    dcn = DeformConvBase(4, 3, kernel_size=2, padding=1).eval()
+    conv = torch.nn.Conv2d(6, 12, 3, 1, 1)
+    x, feat = torch.randn(1, 4, 5, 6), torch.randn(1, 6, 5, 6)
+    cl = torch.channels_last
+    with torch.inference_mode():
+        for layout in (torch.contiguous_format, cl):
+            with pytest.raises(ValueError, match="offset"):
+                dcn.deform_from(x.contiguous(memory_format=layout), feat.contiguous(memory_format=layout), conv)

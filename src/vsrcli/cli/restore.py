@@ -56,9 +56,10 @@ def _run(task: str, values: dict[str, Any]) -> None:
         typer.echo(f"estimated noise sigma: {report.sigma:.2f} (0-255 scale)")
     w, h = report.output_size
     resumed = f", {report.resumed_chunks} chunk(s) resumed" if report.resumed_chunks else ""
+    cuts = f"{len(report.scene_cuts)} scene cut(s)" if report.scene_detected else "scene cuts not looked for"
     typer.echo(
         f"wrote {report.output} ({report.frames} frames, {w}x{h}, {report.chunks} chunk(s){resumed}, "
-        f"{len(report.scene_cuts)} scene cut(s), {report.fps:.2f} fps on {report.device}, "
+        f"{cuts}, {report.fps:.2f} fps on {report.device}, "
         f"{report.elapsed_s:.1f} s)"
     )
 

@@ -75,6 +75,8 @@ class RestoreReport:
     chunks: int = 0
     resumed_chunks: int = 0
     scene_cuts: list[int] = field(default_factory=list)
+    #: False where no cut was looked for (``--no-scene-detect``, or a model whose frames are independent)
+    scene_detected: bool = True
     tile: int | None = None
     sigma: float | None = None
     sigma_estimated: bool = False
@@ -270,6 +272,7 @@ def _run(
     # decisions were ~3% of the bicubic I/O floor's time)
     independent = bool(getattr(restorer.engine.net, "frame_independent", False))
     detector = SceneCutDetector() if scene_detect and not independent else None
+    report.scene_detected = detector is not None
     frames: list[np.ndarray] = []  # decoded frames from index `base`
     pts: list[int] = []
     base = 0

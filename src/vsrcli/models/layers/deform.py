@@ -199,7 +199,9 @@ class DeformConvBase(nn.Module):
             and feat.is_contiguous(memory_format=torch.channels_last)
             and not feat.is_contiguous()
             and feat.shape[2:] == x.shape[2:]
+            and self.kernel_size % 2 == 1  # "same" output size: the bands tile the frame's rows
             and self.padding == self.kernel_size // 2
+            and last_conv.out_channels == 3 * self.deform_groups * self.kernel_size**2
             and isinstance(pad, tuple)
             and last_conv.kernel_size == (2 * pad[0] + 1, 2 * pad[1] + 1)
             and last_conv.stride == (1, 1)
