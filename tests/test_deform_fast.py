@@ -282,4 +282,6 @@ def test_an_even_kernel_is_refused_alike_in_both_layouts():
     with torch.inference_mode():
         for layout in (torch.contiguous_format, cl):
             with pytest.raises(ValueError, match="offset"):
-                dcn.deform_from(x.contiguous(memory_format=layout), feat.contiguous(memory_format=layout), conv)
+                dcn.deform_from(
+                    x.contiguous(memory_format=layout), feat.contiguous(memory_format=layout), conv
+                )
