@@ -9,6 +9,9 @@ it.
 ``--floor`` also times, in the same rounds, the two costs no torch-based pipeline can avoid: libx264 alone
 (the same settings, through PyAV, on the upscaled frames already in memory as yuv420p) and a bare
 ``python -c "import torch"``; their sum over ffmpeg's time is the lowest ratio such a pipeline could reach.
+It also measures the CPU time of the two steps a pipeline whose models take RGB adds (RGB -> yuv420p at
+the output size, swscale; PyTorch's integer bicubic x4) and prints a lower bound for such a pipeline: the
+import, then all that CPU work spread perfectly over every core.
 
 Usage:
   PYTHONPATH=src python benchmarks/io_floor.py [IN] [--frames 96] [--repeats 2] [--floor]
@@ -71,7 +74,7 @@ with av.open(src) as container:
         if len(planes) == frames:
             break
     rate = stream.average_rate or Fraction(25)
-start = time.perf_counter()
+start, cpu0 = time.perf_counter(), time.process_time()
 with av.open(sys.argv[3], "w") as out:
     video = out.add_stream("libx264", rate=rate)
     video.width, video.height, video.pix_fmt = planes[0].width, planes[0].height, "yuv420p"
@@ -81,18 +84,45 @@ with av.open(sys.argv[3], "w") as out:
         frame.pts = None
         out.mux(video.encode(frame))
     out.mux(video.encode())
-print(time.perf_counter() - start)
+print(time.perf_counter() - start, time.process_time() - cpu0)
+# the conversion an RGB pipeline adds in front of the encoder: RGB -> yuv420p at the output size
+rgb = [frame.reformat(format="rgb24") for frame in planes]
+cpu0 = time.process_time()
+for frame in rgb:
+    frame.reformat(format="yuv420p")
+print(time.process_time() - cpu0)
+"""
+
+BICUBIC_ONLY = """
+import sys, time, av, torch
+import torch.nn.functional as F
+src, frames = sys.argv[1], int(sys.argv[2])
+rgb = []
+with av.open(src) as container:
+    for frame in container.decode(container.streams.video[0]):
+        rgb.append(torch.from_numpy(frame.to_ndarray(format="rgb24")).unsqueeze(0).permute(0, 3, 1, 2))
+        if len(rgb) == frames:
+            break
+cpu0 = time.process_time()
+for x in rgb:  # vsrcli's integer path (BicubicUpsampler.forward_codes)
+    F.interpolate(x, scale_factor=4, mode="bicubic", antialias=True).permute(0, 2, 3, 1).contiguous()
+print(time.process_time() - cpu0)
 """
 
 
-def encode_only(src: Path, out: Path, frames: int) -> float:
-    """Seconds libx264 alone takes (frames decoded and upscaled beforehand, untimed)."""
-    done = subprocess.run(
-        [sys.executable, "-c", ENCODE_ONLY, str(src), str(frames), str(out)], capture_output=True, text=True
-    )
+def child(script: str, *args: str) -> list[float]:
+    """The numbers a timing script prints (its work timed inside it, set-up excluded)."""
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
     if done.returncode != 0:
-        raise SystemExit(f"encode-only run failed: {done.stderr.strip()}")
-    return float(done.stdout.strip().splitlines()[-1])
+        raise SystemExit(f"timing run failed: {done.stderr.strip()}")
+    return [float(v) for v in done.stdout.split()]
+
+
+def encode_only(src: Path, out: Path, frames: int) -> tuple[float, float, float]:
+    """libx264 alone: wall and CPU seconds (frames decoded and upscaled beforehand, untimed), then the CPU
+    seconds of converting the same frames from RGB to yuv420p."""
+    wall, cpu, convert = child(ENCODE_ONLY, str(src), str(frames), str(out))
+    return wall, cpu, convert
 
 
 def main() -> int:
@@ -119,20 +149,40 @@ def main() -> int:
                 if wall < best[name][0]:
                     best[name] = (wall, cpu)
             if args.floor:
-                encode = encode_only(args.input, Path(tmp) / f"x264-{i}.mp4", args.frames)
+                x264_out = Path(tmp) / f"x264-{i}.mp4"
+                encode, encode_cpu, convert = encode_only(args.input, x264_out, args.frames)
                 imported, _ = timed([sys.executable, "-c", "import torch"])
-                print(f"  run {i + 1} x264 alone {encode:5.2f} s, import torch {imported:5.2f} s", flush=True)
-                best["x264"] = min(best.get("x264", (float("inf"), 0.0)), (encode, 0.0))
-                best["torch"] = min(best.get("torch", (float("inf"), 0.0)), (imported, 0.0))
+                (bicubic,) = child(BICUBIC_ONLY, str(args.input), str(args.frames))
+                print(
+                    f"  run {i + 1} x264 alone {encode:5.2f} s ({encode_cpu:.2f} s CPU), import torch "
+                    f"{imported:5.2f} s, RGB -> YUV {convert:.2f} s CPU, bicubic {bicubic:.2f} s CPU",
+                    flush=True,
+                )
+                for key, value in (
+                    ("x264", (encode, encode_cpu)),
+                    ("torch", (imported, 0.0)),
+                    ("convert", (convert, 0.0)),
+                    ("bicubic", (bicubic, 0.0)),
+                ):
+                    best[key] = min(best.get(key, (float("inf"), 0.0)), value)
     (fw, fc), (vw, vc) = best["ffmpeg"], best["vsrcli"]
     print(f"ffmpeg CLI  {fw:.2f} s wall ({fc:.2f} s CPU), best of {args.repeats}")
     print(f"vsrcli      {vw:.2f} s wall ({vc:.2f} s CPU), best of {args.repeats}")
     print(f"ratio       {vw / fw:.2f}x wall, {vc / fc:.2f}x CPU (bar: 1.5x wall)")
     if args.floor:
-        encode, imported = best["x264"][0], best["torch"][0]
+        (encode, encode_cpu), imported = best["x264"], best["torch"][0]
+        convert, bicubic = best["convert"][0], best["bicubic"][0]
+        cores = os.cpu_count() or 1
         print(
             f"floor       x264 alone {encode:.2f} s + import torch {imported:.2f} s = "
             f"{(encode + imported) / fw:.2f}x ffmpeg's time, best of {args.repeats}"
+        )
+        # An RGB pipeline's CPU work after the import, spread perfectly over every core: a lower bound.
+        work = encode_cpu + convert + bicubic
+        bound = imported + work / cores
+        print(
+            f"RGB bound   import torch {imported:.2f} s + (x264 {encode_cpu:.2f} + RGB -> YUV {convert:.2f}"
+            f" + bicubic {bicubic:.2f} s CPU) / {cores} cores = {bound:.2f} s = {bound / fw:.2f}x ffmpeg's"
         )
     return 0
 
