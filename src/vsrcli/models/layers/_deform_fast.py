@@ -216,12 +216,12 @@ def _deform_rows(
     if torch.is_autocast_enabled(dev.type):
         compute_dtype = torch.get_autocast_dtype(dev.type)
     wmat, cols = wmat.to(compute_dtype), cols.to(compute_dtype)
-    # The product as (length, C*kk) @ (C*kk, O): BLAS reads both operands transposed, no copy, and the result
-    # comes out pixel-major (channels_last). Measured on a 2-core EPYC at 64 x 1152 x 14400: 167 GFLOP/s,
-    # against 116 for weight @ columns. bmm with a broadcast (stride-0) weight for a batch: torch.matmul would
-    # fold the batch into rows by copying the whole column tensor, in forward and again in backward.
+    # One image (inference): the product as (length, C*kk) @ (C*kk, O). BLAS reads both operands
+    # transposed, no copy, and the result comes out pixel-major (channels_last): 167 GFLOP/s on a 2-core
+    # EPYC at 64 x 1152 x 14400, against 116 for weight @ columns. A batch (training) keeps weight @ columns
+    # as one bmm with a broadcast (stride-0) weight: the transposed bmm made forward + backward 3x slower
+    # there, and torch.matmul would fold the batch into rows by copying the whole column tensor.
     if n == 1:
-        out = torch.mm(cols[0].t(), wmat.t()).unsqueeze(0)  # (1, length, O)
-    else:
-        out = torch.bmm(cols.transpose(1, 2), wmat.t().unsqueeze(0).expand(n, -1, -1))  # (n, length, O)
-    return out.view(n, rows, wo, weight.shape[0])
+        return torch.mm(cols[0].t(), wmat.t()).view(1, rows, wo, weight.shape[0])
+    out = torch.bmm(wmat.unsqueeze(0).expand(n, -1, -1), cols)  # (n, O, length)
+    return out.view(n, weight.shape[0], rows, wo).permute(0, 2, 3, 1)
