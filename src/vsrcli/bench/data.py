@@ -22,6 +22,7 @@ import numpy as np
 
 from vsrcli.degrade import Degradation
 from vsrcli.errors import InputError, UsageError
+from vsrcli.io.colour import to_8_bit
 from vsrcli.io.frames import IMAGE_SUFFIXES, list_frames, natural_key, read_folder
 from vsrcli.io.video import VIDEO_SUFFIXES
 
@@ -75,7 +76,7 @@ def read_video_frames(path: Path, max_frames: int | None = None) -> np.ndarray:
 
     frames, _ = read_video(path, 0, max_frames)
     if frames.dtype == np.uint16:
-        frames = ((frames.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        frames = to_8_bit(frames)
     return frames
 
 

@@ -69,6 +69,12 @@ TRC_NAMES: dict[int, str] = {
 RANGE_NAMES: dict[int, str] = {0: "unknown", 1: "tv", 2: "pc"}
 
 
+def to_8_bit(codes: np.ndarray) -> np.ndarray:
+    """16-bit codes to the nearest 8-bit ones (x * 255 / 65535, rounded half up), the one rule every reader
+    and writer uses."""
+    return ((codes.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
 def _inverse(table: dict[int, str]) -> dict[str, int]:
     return {name: code for code, name in table.items()}
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from vsrcli.errors import InputError, OutputError
+from vsrcli.io.colour import to_8_bit
 from vsrcli.io.video import ffmpeg_reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -81,11 +82,6 @@ def _read_with_av(path: Path) -> np.ndarray:
         raise InputError(f"{path}: cannot decode image ({ffmpeg_reason(exc)})") from exc
 
 
-def _to_8_bit(arr: np.ndarray) -> np.ndarray:
-    """16-bit codes to the nearest 8-bit ones (x * 255 / 65535, rounded)."""
-    return ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-
-
 def _decode_png(raw: bytes, path: Path) -> np.ndarray:
     """A PNG file's bytes -> (H, W, 3) uint8 RGB with FFmpeg's decoder: no container, no torchvision (whose
     import alone took 1.9 s of a short run), and palette images come out as their colours."""
@@ -98,7 +94,7 @@ def _decode_png(raw: bytes, path: Path) -> np.ndarray:
     except (av.FFmpegError, IndexError, ValueError) as exc:
         raise InputError(f"{path}: cannot decode image ({ffmpeg_reason(exc)})") from exc
     if max(c.bits for c in frame.format.components) > 8:
-        return _to_8_bit(frame.to_ndarray(format="rgb48le"))
+        return to_8_bit(frame.to_ndarray(format="rgb48le"))
     return np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
 
 
@@ -134,7 +130,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise InputError(f"{path}: cannot decode image ({_torch_reason(exc)})") from exc
     arr = img.permute(1, 2, 0).numpy()
     if arr.dtype == np.uint16:
-        arr = _to_8_bit(arr)
+        arr = to_8_bit(arr)
     elif arr.dtype != np.uint8:
         raise InputError(f"{path}: unsupported image sample type {arr.dtype}")
     channels = arr.shape[2]

@@ -485,7 +485,7 @@ class _FrameConverter:
             codes, None, None, bits=bits, matrix=info.matrix, color_range=info.color_range
         )
         if bits <= 8:
-            return ((rgb16.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+            return colour.to_8_bit(rgb16)
         return rgb16
 
 
@@ -1177,7 +1177,7 @@ class VideoWriter:
             return self._gray_as_yuv(rgb, fmt)
         if self.bit_depth <= 8:
             if rgb.dtype == np.uint16:
-                rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+                rgb = colour.to_8_bit(rgb)
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
             if self._out_rgb:
                 return frame if fmt == "rgb24" else self._sws.reformat(frame, format=fmt)
@@ -1216,7 +1216,7 @@ class VideoWriter:
     def _gray_as_yuv(self, rgb: np.ndarray, fmt: str) -> Any:
         """Luma from RGB, chroma exactly neutral: grey in, grey out, whatever tint the network added."""
         if self.bit_depth <= 8 and rgb.dtype == np.uint16:
-            rgb = ((rgb.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+            rgb = colour.to_8_bit(rgb)
         elif self.bit_depth > 8 and rgb.dtype == np.uint8:
             rgb = rgb.astype(np.uint16) * 257
         y, _, _ = colour.rgb_to_yuv(

@@ -270,8 +270,7 @@ def _run(
     """The streaming loop: decode until the next window is decidable, restore it, write its core."""
     # a model whose frames are independent draws nothing across a cut: no detector (its thumbnails and
     # decisions were ~3% of the bicubic I/O floor's time)
-    independent = bool(getattr(restorer.engine.net, "frame_independent", False))
-    detector = SceneCutDetector() if scene_detect and not independent else None
+    detector = SceneCutDetector() if scene_detect and not restorer.engine.rules.independent else None
     report.scene_detected = detector is not None
     frames: list[np.ndarray] = []  # decoded frames from index `base`
     pts: list[int] = []
