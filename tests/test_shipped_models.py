@@ -153,7 +153,9 @@ RESTORE_CHECKS = [
     # vsrcli-deblur-lite gains +1.5 dB on held-out Gaussian sigma 1.5 (its card): this pins that the shipped
     # file sharpens at all, not the issue's +2 dB bar, which the benchmark measures.
     ("deblur", "blur:gauss:2", 0.4),
-    ("decompress", "h264:35", 0.3),
+    # vsrcli-decompress-lite gains +0.28 dB on this 4-frame pan (vsrcli-decompress +0.35) and +0.38 on the
+    # held-out 960x540 clips (vsrcli-decompress +0.26): an untrained file gains nothing.
+    ("decompress", "h264:35", 0.2),
 ]
 
 

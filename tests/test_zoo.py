@@ -139,7 +139,9 @@ def test_list_by_task():
     assert zoo.default_for("deblur") is deblur[[e.name for e in deblur].index("vsrcli-deblur-lite")]
     decompress = zoo.list_entries("decompress")
     assert len([e for e in decompress if e.official]) == 3
-    assert [e.name for e in decompress if not e.official] == ["vsrcli-decompress"]
+    assert [e.name for e in decompress if not e.official] == ["vsrcli-decompress", "vsrcli-decompress-lite"]
+    lite_decompress = decompress[[e.name for e in decompress].index("vsrcli-decompress-lite")]
+    assert zoo.default_for("decompress") is lite_decompress
     real = zoo.list_entries("sr-x4-real")
     assert [e.name for e in real if e.official] == ["realbasicvsr", "realbasicvsr-wogan"]
     assert [e.name for e in real if not e.official] == ["vsrcli-realx4-lite", "vsrcli-realx4"]

@@ -275,7 +275,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     # shipped as vsrcli-deblur-lite (+1.49 / +1.06 dB RGB on held-out 960x540 Gaussian 1.5 / camera shake,
     # 0.5 above vsrcli-deblur). decompress-lite was stopped at step 663 of 900 with val flat since step 400
     # (input 26.03, 26.118 at 100, 26.122-26.127 from 200 on): +0.37 dB RGB held out at CRF 35 against
-    # +0.25 for vsrcli-decompress, 1.25x its time in bf16, so not shipped (training/, export only).
+    # +0.25 for vsrcli-decompress, 1.25x its time in bf16, so not shipped then.
+    # Second round (2026-12-07, training/*-r2, from each export, a cosine from 1e-4 over 6000 steps so the
+    # rate stays high): deblur rose to 29.40 at step 1000 and held there to 1625 (+2.08 / +1.18 dB RGB held
+    # out, fp32), shipped as vsrcli-deblur-lite; decompress stayed flat (26.133-26.134 at 200-400) and was
+    # stopped. With the banded DCN decompress-lite is faster than vsrcli-decompress in fp32 (2.19 against
+    # 2.66 s a 960x540 frame) and better (+0.38 against +0.26), so it became the default.
     "deblur-lite": {
         **_RESTORE,
         "name": "basicvsrpp-lite-c32n2-deblur",
