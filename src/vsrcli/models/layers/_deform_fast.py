@@ -23,6 +23,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from vsrcli.models.layers.flow import is_channels_last
+
 __all__ = ["BandOffsets", "deform_conv2d_bands", "deform_conv2d_fast"]
 
 # Above this many sampled column elements (N * C * k * k * H_out * W_out) the work is split over output rows,
@@ -144,10 +146,7 @@ def deform_conv2d_bands(
         b = bias.to(result.dtype)
         result = result + b if record else result.add_(b)
     result = result.permute(0, 3, 1, 2)
-    channels_last = any(
-        t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous() for t in (x, weight)
-    )
-    return result if channels_last else result.contiguous()
+    return result if is_channels_last(x) or is_channels_last(weight) else result.contiguous()
 
 
 def _deform_rows(

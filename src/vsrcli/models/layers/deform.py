@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vsrcli.models.layers.flow import autocast_enabled, autocast_off
+from vsrcli.models.layers.flow import autocast_enabled, autocast_off, is_channels_last
 
 DEFORM_BACKENDS = ("auto", "fast", "torchvision")
 # Process-wide (not a ContextVar) so that a model running in a pipeline worker thread sees the choice too.
@@ -196,8 +196,7 @@ class DeformConvBase(nn.Module):
         banded = (
             not torch.is_grad_enabled()
             and current_deform_backend(x.device) == "fast"
-            and feat.is_contiguous(memory_format=torch.channels_last)
-            and not feat.is_contiguous()
+            and is_channels_last(feat)
             and feat.shape[2:] == x.shape[2:]
             and self.kernel_size % 2 == 1  # "same" output size: the bands tile the frame's rows
             and self.padding == self.kernel_size // 2

@@ -25,6 +25,12 @@ def autocast_off(t: torch.Tensor) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
+def is_channels_last(t: torch.Tensor) -> bool:
+    """Whether ``t`` is laid out channels_last and not also plain contiguous (as a 1-channel or 1x1 tensor
+    is both): the test the layers use to keep a channels_last network's layout through their outputs."""
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
 def flow_warp(
     x: torch.Tensor,
     flow: torch.Tensor,
@@ -55,6 +61,5 @@ def flow_warp(
         out = F.grid_sample(
             x.float(), grid, mode=interpolation, padding_mode=padding_mode, align_corners=align_corners
         )
-    channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
-    layout = torch.channels_last if channels_last else torch.contiguous_format
+    layout = torch.channels_last if is_channels_last(x) else torch.contiguous_format
     return out.to(x.dtype, memory_format=layout)
