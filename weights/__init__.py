@@ -1,1 +1,1 @@
-"""The models vsrcli ships (weights, machine-readable and human-readable cards), installed as vsrcli.weights."""
+"""The models vsrcli ships (weights, machine- and human-readable cards), installed as vsrcli.weights."""
