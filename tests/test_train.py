@@ -287,6 +287,21 @@ def test_warm_start_loads_matching_tensors_only(tmp_path):
         loop.warm_start(dst, tmp_path / "x.safetensors")
 
 
+def test_warm_start_keeps_the_runs_own_settings_buffers(tmp_path):
+    """A run of the light x4 at flow_downscale 4 may start from weights trained at 2: arch_args decide."""
+    from safetensors.torch import save_file
+
+    from vsrcli.models.arch import build_network
+
+    tiny = {"mid_channels": 8, "num_blocks": 1, "extract_blocks": 1, "reconstruction_blocks": 1}
+    src = build_network("basicvsrpp_lite", **tiny, flow_downscale=2)
+    save_file({k: v.contiguous() for k, v in src.state_dict().items()}, tmp_path / "w.safetensors")
+    dst = build_network("basicvsrpp_lite", **tiny, flow_downscale=4)
+    loaded = loop.warm_start(dst, tmp_path / "w.safetensors")
+    assert "flow_downscale" not in loaded and int(dst.flow_downscale) == 4
+    assert torch.equal(dst.to_rgb.weight, src.to_rgb.weight) and "to_rgb.weight" in loaded
+
+
 def test_flow_only_warm_start_takes_spynet_from_one_file_and_leaves_the_rest(tmp_path):
     """init_flow: motion estimation from a run that learnt it, everything else from init."""
     from safetensors.torch import save_file

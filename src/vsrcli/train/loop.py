@@ -183,7 +183,11 @@ def warm_start(
     elif callable(adapt := getattr(model, "adapt_state_dict", None)):
         state = adapt(state, sigma=sigma)
     own = model.state_dict()
-    tensors = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    # Integer buffers are settings the weights record (the light x4's ``flow_downscale``), not learnt values:
+    # the run's ``arch_args`` decide them, so a run can warm-start a variant of the network it starts from.
+    tensors = {
+        k: v for k, v in state.items() if k in own and own[k].shape == v.shape and own[k].is_floating_point()
+    }
     for k, v in state.items():
         if k in own and k not in tensors and (grown := _widened(v, own[k])) is not None:
             tensors[k] = grown
