@@ -240,10 +240,11 @@ def test_output_layout_follows_the_input_and_weight():
         torch.testing.assert_close(out, nchw, atol=1e-6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("n", [1, 2])
+@pytest.mark.parametrize("n", [2])
 def test_alignment_from_a_channels_last_offset_conv_is_computed_in_bands_with_equal_result(monkeypatch, n):
     """At inference a channels_last conv_offset output is turned into offsets one band of rows at a time
-    (tanh bound, both flow priors, sigmoid mask); the result equals the whole-frame NCHW path."""
+    (tanh bound, both flow priors, sigmoid mask); the result equals the whole-frame NCHW path. (One float32
+    image takes the gathering DCN instead: tested below.)"""
     import vsrcli.models.layers._deform_fast as mod
     from vsrcli.models.basicvsr_pp import SecondOrderDeformableAlignment
 
@@ -285,3 +286,94 @@ def test_an_even_kernel_is_refused_alike_in_both_layouts():
                 dcn.deform_from(
                     x.contiguous(memory_format=layout), feat.contiguous(memory_format=layout), conv
                 )
+
+
+def _alignment(groups: int, kernel: int, in_ch: int = 0, out_ch: int = 8):
+    """A second-order alignment whose offsets reach well outside the frame (flows up to ~6 px, residues up
+    to 10), with a kernel of any odd size."""
+    from vsrcli.models.basicvsr_pp import SecondOrderDeformableAlignment
+
+    in_ch = in_ch or 16 * groups  # 16 channels a group: the gathering DCN's minimum
+    align = SecondOrderDeformableAlignment(in_ch, out_ch, deform_groups=groups).eval()
+    if kernel != 3:
+        align.kernel_size, align.padding = kernel, kernel // 2
+        align.weight = torch.nn.Parameter(
+            torch.randn(out_ch, in_ch, kernel, kernel) / (in_ch * kernel**2) ** 0.5
+        )
+        hidden = align.conv_offset[-1].in_channels
+        align.conv_offset[-1] = torch.nn.Conv2d(hidden, 3 * groups * kernel**2, 3, 1, 1)
+    with torch.no_grad():
+        align.conv_offset[-1].weight.normal_(0, 0.3)
+    return align
+
+
+@pytest.mark.parametrize(("groups", "kernel"), [(2, 3), (4, 3), (2, 1), (2, 5)])
+def test_one_image_at_inference_gathers_channel_rows_with_the_dcn_result(monkeypatch, groups, kernel):
+    """The gathering DCN (channels-last table, embedding_bag) gives what the grid_sample DCN gives, band by
+    band, offsets far outside the frame included."""
+    import vsrcli.models.layers._deform_fast as fast_mod
+    import vsrcli.models.layers.deform as deform_mod
+
+    torch.manual_seed(groups * 10 + kernel)
+    align = _alignment(groups, kernel)
+    x, feat = torch.randn(1, 16 * groups, 13, 10), torch.randn(1, 24, 13, 10)
+    flows = (torch.randn(1, 2, 13, 10) * 3, torch.randn(1, 2, 13, 10) * 3)
+    gathered = []
+    real = fast_mod.deform_conv2d_gather
+    monkeypatch.setattr(fast_mod, "deform_conv2d_gather", lambda *a: gathered.append(a[-1]) or real(*a))
+    monkeypatch.setattr(deform_mod, "_GATHER_ELEMENTS", 16 * groups * kernel**2 * 10 * 4)  # four rows a band
+    cl = torch.channels_last
+    with torch.inference_mode():
+        whole = align(x, feat, *flows)  # NCHW: the grid_sample DCN over the whole frame
+        align_cl = align.to(memory_format=cl)
+        out = align_cl(x.contiguous(memory_format=cl), feat.contiguous(memory_format=cl), *flows)
+    assert gathered == [4]
+    assert out.is_contiguous(memory_format=cl)
+    torch.testing.assert_close(out, whole, atol=2e-5, rtol=1e-5)
+
+
+def test_the_gathering_dcn_counts_corners_outside_the_frame_as_zero():
+    """Every sample far outside (offsets of +-1000 px) leaves only the bias, as torchvision gives."""
+    align = _alignment(2, 3)
+    with torch.no_grad():
+        align.conv_offset[-1].weight.zero_()
+        align.conv_offset[-1].bias.zero_()
+    x, feat = torch.randn(1, 32, 6, 7), torch.randn(1, 24, 6, 7)
+    cl = torch.channels_last
+    align = align.to(memory_format=cl)
+    for far in (1000.0, -1000.0):
+        flows = (torch.full((1, 2, 6, 7), far), torch.full((1, 2, 6, 7), far))
+        with torch.inference_mode():
+            out = align(x.contiguous(memory_format=cl), feat.contiguous(memory_format=cl), *flows)
+        torch.testing.assert_close(out, align.bias.detach().view(1, -1, 1, 1).expand_as(out))
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_a_dcn_pack_without_bound_or_flow_prior_gathers_alike(groups):
+    """EDVR's pack (raw offsets, no tanh, no prior) through the gathering DCN equals the grid_sample DCN."""
+    from vsrcli.models.layers.deform import ModulatedDCNPack
+
+    torch.manual_seed(groups)
+    pack = ModulatedDCNPack(32, 8, deform_groups=groups).eval()
+    with torch.no_grad():
+        pack.conv_offset.weight.normal_(0, 0.3)
+    x, feat = torch.randn(1, 32, 9, 11), torch.randn(1, 32, 9, 11)
+    cl = torch.channels_last
+    with torch.inference_mode():
+        whole = pack(x, feat)
+        out = pack.to(memory_format=cl)(x.contiguous(memory_format=cl), feat.contiguous(memory_format=cl))
+    torch.testing.assert_close(out, whole, atol=2e-5, rtol=1e-5)
+
+
+def test_groups_of_fewer_than_16_channels_keep_grid_sample(monkeypatch):
+    """Measured slower gathered (8 and 3 channels a group: the official and turn-1 networks)."""
+    import vsrcli.models.layers._deform_fast as fast_mod
+
+    monkeypatch.setattr(fast_mod, "deform_conv2d_gather", lambda *a: pytest.fail("gathered 8-channel groups"))
+    align = _alignment(4, 3, in_ch=32).to(memory_format=torch.channels_last)
+    x, feat = torch.randn(1, 32, 6, 7), torch.randn(1, 24, 6, 7)
+    flows = (torch.randn(1, 2, 6, 7), torch.randn(1, 2, 6, 7))
+    cl = torch.channels_last
+    with torch.inference_mode():
+        out = align(x.contiguous(memory_format=cl), feat.contiguous(memory_format=cl), *flows)
+    assert out.shape == (1, 8, 6, 7)

@@ -14,6 +14,9 @@ deformable group `c // (C / G)`; the sample for output (h, w) and kernel point (
 contributes zero. `grid_sample(mode="bilinear", padding_mode="zeros")` has exactly these corner rules; we use
 `align_corners=False` with the matching normalisation `(2p + 1)/size - 1`, which maps back to pixel p for
 every size (including 1, where the align_corners=True normalisation degenerates).
+
+One float32 image at inference takes :func:`deform_conv2d_gather` instead: the same sums, with the samples
+gathered as contiguous channel rows by ``embedding_bag`` rather than plane by plane by ``grid_sample``.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import torch.nn.functional as F
 
 from vsrcli.models.layers.flow import is_channels_last
 
-__all__ = ["BandOffsets", "deform_conv2d_bands", "deform_conv2d_fast"]
+__all__ = ["BandOffsets", "PixelOffsets", "deform_conv2d_bands", "deform_conv2d_fast", "deform_conv2d_gather"]
 
 # Above this many sampled column elements (N * C * k * k * H_out * W_out) the work is split over output rows,
 # to bound the temporary memory and keep it cache- and allocator-friendly (16 M elements = 64 MB in float32;
@@ -224,3 +227,82 @@ def _deform_rows(
         return torch.mm(cols[0].t(), wmat.t()).view(1, rows, wo, weight.shape[0])
     out = torch.bmm(wmat.unsqueeze(0).expand(n, -1, -1), cols)  # (n, O, length)
     return out.view(n, weight.shape[0], rows, wo).permute(0, 2, 3, 1)
+
+
+#: Gives the offsets and mask of output rows r0..r1-1 pixel-major, in float32 and free to overwrite:
+#: (P, G, k*k, 2) in (dy, dx) order and (P, G, k*k), P = (r1 - r0) * Wo.
+PixelOffsets = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def deform_conv2d_gather(
+    x: torch.Tensor,
+    offsets: PixelOffsets,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    kernel_size: int,
+    deform_groups: int,
+    band_rows: int,
+) -> torch.Tensor:
+    """Inference DCN (stride 1, "same" padding, one float32 image) that gathers whole channel rows.
+
+    Why: ``grid_sample`` reads an NCHW input one channel plane at a time, a scattered load per channel and
+    corner, and was 60% of a DCN call in the light x4 network. Here the input is one channels-last table with
+    a zero border, so each bilinear corner is a contiguous row of the group's channels, and
+    ``embedding_bag`` sums the four rows of every sample with per-sample weights that fold in the mask, in
+    one vectorised kernel. Positions are taken pixel-major (the layout the offset convolution writes), so
+    no transposing copy of the offsets is made. Same result as :func:`deform_conv2d_fast` up to float
+    rounding (its normalised grid coordinates round differently, ~1e-5 px): a corner outside the image
+    counts zero; a position is clamped to [-1, size] first, which changes nothing since beyond that both of
+    its corners are zero border.
+    """
+    _, c, h, w = x.shape
+    kk = kernel_size * kernel_size
+    g = deform_groups
+    cg = c // g
+    out_ch = weight.shape[0]
+    pad = kernel_size // 2
+    width = w + 3  # one zero column on the left, two on the right (a position clamped to w reads w and w + 1)
+    plane = (h + 3) * width
+    table = x.new_zeros((g, h + 3, width, cg))
+    table[:, 1 : h + 1, 1 : w + 1].copy_(x[0].view(g, cg, h, w).permute(0, 2, 3, 1))
+    table = table.view(g * plane, cg)
+    # the product's columns in the gathered order (group, kernel point, channel)
+    wmat = weight.view(out_ch, g, cg, kk).transpose(2, 3).reshape(out_ch, g * kk * cg).t()
+    dev = x.device
+    ky = torch.arange(kernel_size, device=dev, dtype=torch.float32).repeat_interleave(kernel_size) - pad
+    kx = torch.arange(kernel_size, device=dev, dtype=torch.float32).repeat(kernel_size) - pad
+    lower = torch.tensor([-1.0, -1.0], device=dev)
+    upper = torch.tensor([float(h), float(w)], device=dev)
+    # table row of (group, top-left corner) = group * plane + (y + 1) * width + (x + 1)
+    group_row = (torch.arange(g, device=dev, dtype=torch.float32) * plane + (width + 1)).view(1, g, 1)
+    corners = torch.tensor([0, 1, width, width + 1], device=dev, dtype=torch.int32)
+    cols = torch.arange(w, device=dev, dtype=torch.float32).view(1, w, 1)
+    out = x.new_empty((1, h, w, out_ch))
+    for r0 in range(0, h, band_rows):
+        r1 = min(h, r0 + band_rows)
+        length = (r1 - r0) * w
+        offset, mask = offsets(r0, r1)
+        pos = offset.view(length, g, kk, 2)
+        rows = torch.arange(r0, r1, device=dev, dtype=torch.float32).view(-1, 1, 1)
+        pos[..., 0].view(r1 - r0, w, g * kk).add_(rows + ky.repeat(g).view(1, 1, -1))
+        pos[..., 1].view(r1 - r0, w, g * kk).add_(cols + kx.repeat(g).view(1, 1, -1))
+        pos.clamp_(lower, upper)
+        top_left = pos.floor()
+        frac = pos.sub_(top_left)
+        index = torch.addcmul(top_left[..., 1], top_left[..., 0], torch.tensor(float(width), device=dev))
+        index = index.add_(group_row).to(torch.int32).unsqueeze(-1) + corners  # (P, g, kk, 4)
+        fy, fx = frac[..., 0], frac[..., 1]
+        below = fy.mul_(mask)  # weight of the lower corner row, the mask folded in
+        above = mask.sub_(below)
+        weights = torch.empty((length, g, kk, 4), device=dev, dtype=torch.float32)
+        torch.mul(above, fx, out=weights[..., 1])
+        torch.sub(above, weights[..., 1], out=weights[..., 0])
+        torch.mul(below, fx, out=weights[..., 3])
+        torch.sub(below, weights[..., 3], out=weights[..., 2])
+        gathered = F.embedding_bag(
+            index.view(-1, 4), table, per_sample_weights=weights.view(-1, 4), mode="sum"
+        )  # (P * g * kk, cg)
+        torch.mm(gathered.view(length, g * kk * cg), wmat, out=out[0, r0:r1].view(length, out_ch))
+    if bias is not None:
+        out.add_(bias)
+    return out.permute(0, 3, 1, 2)

@@ -109,6 +109,10 @@ def modulated_deform_conv2d(
 #: Elements per block of the channels_last -> NCHW copy of ``conv_offset`` outputs (see ``deform_from``):
 #: 4 rows of 432 channels at width 320, about 2 MB, where one copy per 45-row band ran 2.4x slower.
 _COPY_ELEMENTS = 4 * 432 * 320
+# Samples (rows of a group's channels) the gathering DCN takes per band: 16 MB of float32.
+_GATHER_ELEMENTS = 4 * 1024 * 1024
+# Channels a deform group needs for the gathering DCN to beat grid_sample (measured, see deform_from).
+_GATHER_MIN_CHANNELS = 16
 
 
 class DeformConvBase(nn.Module):
@@ -176,6 +180,38 @@ class DeformConvBase(nn.Module):
             mask = out[:, 2 * c :].sigmoid_() if fresh else torch.sigmoid(out[:, 2 * c :])
         return offset, mask
 
+    def pixel_offsets_and_mask(
+        self,
+        rows: torch.Tensor,
+        max_magnitude: float | None,
+        flow_priors: tuple[torch.Tensor, ...],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`offsets_and_mask` of a pixel-major float32 ``conv_offset`` output (P, 3 G k k), the flow
+        priors (1, 2, rows, W) of the same P pixels: offsets (P, G, k k, 2) in (dy, dx) order and mask
+        (P, G, k k), both fresh. The gathering DCN takes them in this layout, which the conv writes."""
+        length = rows.shape[0]
+        gk = self.deform_groups * self.kernel_size**2
+        raw = rows[:, : 2 * gk]
+        priors = len(flow_priors)
+        if priors:
+            # (P, priors, 2) in (dy, dx): each prior's own equal slice of the groups
+            prior = torch.stack([f[0].permute(1, 2, 0).reshape(length, 2).flip(1) for f in flow_priors], 1)
+            prior = prior.float().view(length, priors, 1, 2)
+        if max_magnitude is not None:
+            # M tanh(o) as 2M sigmoid(2o) - M, as offsets_and_mask; - M folded into the prior's addition
+            squashed = raw.mul(2.0).sigmoid_()
+            if priors:
+                offset = torch.add(
+                    prior - max_magnitude, squashed.view(length, priors, -1, 2), alpha=2.0 * max_magnitude
+                )
+            else:
+                offset = squashed.mul_(2.0 * max_magnitude).sub_(max_magnitude)
+        else:
+            offset = raw.contiguous() if not priors else raw.view(length, priors, -1, 2) + prior
+        mask = rows[:, 2 * gk :].sigmoid()
+        shape = (length, self.deform_groups, self.kernel_size**2)
+        return offset.reshape(*shape, 2), mask.view(shape)
+
     def deform_from(
         self,
         x: torch.Tensor,
@@ -211,18 +247,38 @@ class DeformConvBase(nn.Module):
         if not banded:
             offset, mask = self.offsets_and_mask(last_conv(feat), max_magnitude, flow_priors)
             return self.deform(x, offset, mask)
-        from vsrcli.models.layers._deform_fast import deform_conv2d_bands
+        from vsrcli.models.layers._deform_fast import deform_conv2d_bands, deform_conv2d_gather
 
         h, w = x.shape[2:]
         halo = int(pad[0])
 
-        def band(r0: int, r1: int) -> tuple[torch.Tensor, torch.Tensor]:
+        def band_conv(r0: int, r1: int) -> torch.Tensor:
             lo, hi = max(0, r0 - halo), min(h, r1 + halo)
             src = feat[:, :, lo:hi]
             if lo > r0 - halo or hi < r1 + halo:  # at the image's top or bottom: zero rows, as padding gives
                 src = F.pad(src, (0, 0, lo - (r0 - halo), (r1 + halo) - hi))
                 src = src.contiguous(memory_format=torch.channels_last)
-            out = F.conv2d(src, last_conv.weight, last_conv.bias, padding=(0, int(pad[1])))
+            return F.conv2d(src, last_conv.weight, last_conv.bias, padding=(0, int(pad[1])))
+
+        k, p = self.kernel_size, self.padding
+        # Gathering pays where a group's channel row is long: per alignment call on a 2-core EPYC, 16 channels
+        # a group took 44 ms against 61 (light x4) and 232 against 306 (light restorer); 8 took 457 against
+        # 408 (official c64) and 3 took 229 against 185 (c24n3).
+        gather_row = self.in_channels // self.deform_groups >= _GATHER_MIN_CHANNELS
+        if gather_row and x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1:
+
+            def pixels(r0: int, r1: int) -> tuple[torch.Tensor, torch.Tensor]:
+                out = band_conv(r0, r1)  # channels_last: the permuted view is pixel-major and contiguous
+                rows = out.permute(0, 2, 3, 1).reshape(-1, out.shape[1]).float()
+                priors = tuple(f[:, :, r0:r1] for f in flow_priors)
+                return self.pixel_offsets_and_mask(rows, max_magnitude, priors)
+
+            per_row = w * self.in_channels * k * k  # gathered samples a row of output needs
+            band_rows = max(1, min(h, _GATHER_ELEMENTS // per_row))
+            return deform_conv2d_gather(x, pixels, self.weight, self.bias, k, self.deform_groups, band_rows)
+
+        def band(r0: int, r1: int) -> tuple[torch.Tensor, torch.Tensor]:
+            out = band_conv(r0, r1)
             piece = out.new_empty(out.shape, dtype=torch.float32)  # NCHW
             # the transposing copy a few rows at a time, each source block cache-sized (3x quicker than one
             # copy per band on that EPYC)
@@ -231,7 +287,6 @@ class DeformConvBase(nn.Module):
                 piece[:, :, r : r + step].copy_(out[:, :, r : r + step])
             return self.offsets_and_mask(piece, max_magnitude, tuple(f[:, :, r0:r1] for f in flow_priors))
 
-        k, p = self.kernel_size, self.padding
         return deform_conv2d_bands(
             x, band, self.weight, self.bias, (k, k), (1, 1), (p, p), (1, 1), self.deform_groups, h, w
         )
