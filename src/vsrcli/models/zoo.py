@@ -654,7 +654,8 @@ _REAL_METRICS: dict[str, dict[str, float]] = {
         "bicubic_psnr": 22.5606,
     },
 }
-# vsrcli-x4's light BasicVSR++ c16n2, also the network behind vsrcli-realx4-lite's cleaning.
+# The light BasicVSR++ c16n2 of vsrcli-realx4-lite (after its cleaning) and, with flows at quarter size,
+# of vsrcli-x4.
 _X4_LITE: dict[str, Any] = {
     "mid_channels": 16,
     "num_blocks": 2,
@@ -718,26 +719,27 @@ _SHIPPED: tuple[ModelEntry, ...] = (
     ModelEntry(
         name="vsrcli-x4",
         arch="basicvsrpp_lite",
-        arch_args={**_X4_LITE},
+        arch_args={**_X4_LITE, "flow_downscale": 4},
         task="sr-x4",
         scale=4,
-        **_committed("basicvsrpp-lite-c16n2-bix4-8ae8db68.safetensors"),
+        **_committed("basicvsrpp-lite-c16n2f4-bix4-ea8ddb1e.safetensors"),
         degradation="BI: MATLAB bicubic x4 (antialiased), 8-bit",
         training_data=_SHIPPED_DATA,
         metrics={
-            "Vid4 calendar (BIx4, Y)": {"psnr": 21.3363, "ssim": 0.6576, "bicubic_psnr": 20.3945},
+            "Vid4 calendar (BIx4, Y)": {"psnr": 21.3466, "ssim": 0.6586, "bicubic_psnr": 20.3945},
             "Vimeo-90K-T sample, 3 clips (BIx4, Y)": {
-                "psnr": 32.8101,
-                "ssim": 0.8586,
+                "psnr": 32.8218,
+                "ssim": 0.8583,
                 "bicubic_psnr": 30.6436,
             },
         },
         num_params=1636356,
         source="vsrcli train -c configs/bix4-lite-c16n2.toml (5500 iterations on 2 CPU cores; "
-        "training/basicvsrpp-lite-c16n2-bix4)",
+        "training/basicvsrpp-lite-c16n2-bix4), then -c configs/bix4-lite-c16n2f4.toml (1800 iterations "
+        "with flows on quarter-size frames; training/basicvsrpp-lite-c16n2f4-bix4)",
         notes="vsrcli's light BasicVSR++ (c16n2: reconstruction at low resolution, pixel shuffle to RGB "
-        "over a bicubic skip, flows at half size from vsrcli's own SPyNet; float16 weights), the offline "
-        "default of `vsrcli upscale`: 3.4x faster end to end than the c24n3 of the first release, better on "
+        "over a bicubic skip, flows at quarter size from vsrcli's own SPyNet; float16 weights), the offline "
+        "default of `vsrcli upscale`: 4.6x faster end to end than the c24n3 of the first release, better on "
         "held-out clips. Metrics measured with `vsrcli benchmark` (not published figures). For the best "
         "quality download an official model, e.g. basicvsrpp-vimeo90k-bi.",
         default_for=("upscale",),

@@ -231,7 +231,7 @@ PRESETS: dict[str, dict[str, Any]] = {
             "cleaning_channels": 24,
             "num_cleaning_blocks": 3,
         },
-        "init": "weights/basicvsrpp-lite-c16n2-bix4-8ae8db68.safetensors",
+        "init": "training/basicvsrpp-lite-c16n2-bix4/export/basicvsrpp-lite-c16n2-bix4-8ae8db68.safetensors",
         "degradation": {"kind": "realworld", "scale": 4, "sigma": [1.0, 25.0], "crf": [23, 38]},
         "optim": {**_OPTIM, "fix_iter": 0, "zero_flow_init": False, "cleaning_weight": 1.0},
         "run": {**_RUN, "iters": 6000, "precision": "auto", "val_every": 250, "export_dtype": "float16"},
