@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from vsrcli.models.basicvsr import compute_flows
 from vsrcli.models.basicvsr_pp import BRANCHES, SecondOrderDeformableAlignment, propagate
-from vsrcli.models.bicubic import keys_cubic
+from vsrcli.models.bicubic import phase_taps
 from vsrcli.models.layers.blocks import ResidualBlocksWithInputConv, check_min_size, is_mirror_extended
 from vsrcli.models.spynet import SPyNet
 
@@ -41,9 +41,10 @@ def _phase_taps() -> tuple[float, ...]:
     Numbers, not a cached tensor: a tensor made under inference mode could not serve a later training step.
     """
     rows = []
-    for phase in range(4):
-        centre = (phase + 0.5) / 4 - 0.5  # the output pixel's centre in input pixels, relative to its cell
-        rows.append([keys_cubic(offset - centre, _TORCH_CUBIC_A) for offset in range(-2, 3)])
+    for first, weights in phase_taps(4, _TORCH_CUBIC_A):  # first is -2 or -1: inside the 5 taps -2..2
+        row = [0.0] * 5
+        row[first + 2 : first + 6] = weights
+        rows.append(row)
     return tuple(a * b for ry in rows for rx in rows for a in ry for b in rx)
 
 

@@ -32,14 +32,14 @@ def keys_cubic(d: float, a: float = CUBIC_A) -> float:
     return 0.0
 
 
-def phase_taps(scale: int) -> list[tuple[int, list[float]]]:
+def phase_taps(scale: int, a: float = CUBIC_A) -> list[tuple[int, list[float]]]:
     """For each output phase p (output index ``scale * i + p``): the first input offset from ``i`` and the
-    four kernel weights of inputs ``i + offset .. i + offset + 3``."""
+    four kernel weights (Keys' cubic with parameter ``a``) of inputs ``i + offset .. i + offset + 3``."""
     taps = []
     for p in range(scale):
         centre = (p + 0.5) / scale - 0.5  # the output pixel's centre in input pixels, relative to i
         first = math.floor(centre) - 1
-        taps.append((first, [keys_cubic(first + k - centre) for k in range(4)]))
+        taps.append((first, [keys_cubic(first + k - centre, a) for k in range(4)]))
     return taps
 
 

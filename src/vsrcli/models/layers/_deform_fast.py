@@ -276,7 +276,10 @@ def deform_conv2d_gather(
     # table row of (group, top-left corner) = group * plane + (y + 1) * width + (x + 1)
     group_row = (torch.arange(g, device=dev, dtype=torch.float32) * plane + (width + 1)).view(1, g, 1)
     corners = torch.tensor([0, 1, width, width + 1], device=dev, dtype=torch.int32)
-    cols = torch.arange(w, device=dev, dtype=torch.float32).view(1, w, 1)
+    row_step = torch.tensor(float(width), device=dev)
+    # kernel point offsets for each (group, kernel point), and x of every output column with them
+    ky_all = ky.repeat(g).view(1, 1, -1)
+    x_all = torch.arange(w, device=dev, dtype=torch.float32).view(1, w, 1) + kx.repeat(g).view(1, 1, -1)
     out = x.new_empty((1, h, w, out_ch))
     for r0 in range(0, h, band_rows):
         r1 = min(h, r0 + band_rows)
@@ -284,12 +287,12 @@ def deform_conv2d_gather(
         offset, mask = offsets(r0, r1)
         pos = offset.view(length, g, kk, 2)
         rows = torch.arange(r0, r1, device=dev, dtype=torch.float32).view(-1, 1, 1)
-        pos[..., 0].view(r1 - r0, w, g * kk).add_(rows + ky.repeat(g).view(1, 1, -1))
-        pos[..., 1].view(r1 - r0, w, g * kk).add_(cols + kx.repeat(g).view(1, 1, -1))
+        pos[..., 0].view(r1 - r0, w, g * kk).add_(rows + ky_all)
+        pos[..., 1].view(r1 - r0, w, g * kk).add_(x_all)
         pos.clamp_(lower, upper)
         top_left = pos.floor()
         frac = pos.sub_(top_left)
-        index = torch.addcmul(top_left[..., 1], top_left[..., 0], torch.tensor(float(width), device=dev))
+        index = torch.addcmul(top_left[..., 1], top_left[..., 0], row_step)
         index = index.add_(group_row).to(torch.int32).unsqueeze(-1) + corners  # (P, g, kk, 4)
         fy, fx = frac[..., 0], frac[..., 1]
         below = fy.mul_(mask)  # weight of the lower corner row, the mask folded in
