@@ -28,7 +28,13 @@ import torch.nn.functional as F
 
 from vsrcli.models.layers.flow import is_channels_last
 
-__all__ = ["BandOffsets", "PixelOffsets", "deform_conv2d_bands", "deform_conv2d_fast", "deform_conv2d_gather"]
+__all__ = [
+    "BandOffsets",
+    "PixelPositions",
+    "deform_conv2d_bands",
+    "deform_conv2d_fast",
+    "deform_conv2d_gather",
+]
 
 # Above this many sampled column elements (N * C * k * k * H_out * W_out) the work is split over output rows,
 # to bound the temporary memory and keep it cache- and allocator-friendly (16 M elements = 64 MB in float32;
@@ -229,14 +235,15 @@ def _deform_rows(
     return out.view(n, weight.shape[0], rows, wo).permute(0, 2, 3, 1)
 
 
-#: Gives the offsets and mask of output rows r0..r1-1 pixel-major, in float32 and free to overwrite:
-#: (P, G, k*k, 2) in (dy, dx) order and (P, G, k*k), P = (r1 - r0) * Wo.
-PixelOffsets = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
+#: Gives the sampling positions and mask of output rows r0..r1-1 pixel-major, float32, free to overwrite:
+#: (P, G, k*k, 2) absolute (y, x) input coordinates (kernel point and offset included) and (P, G, k*k),
+#: P = (r1 - r0) * Wo. The mask may be a strided view.
+PixelPositions = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 def deform_conv2d_gather(
     x: torch.Tensor,
-    offsets: PixelOffsets,
+    positions: PixelPositions,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
     kernel_size: int,
@@ -249,18 +256,17 @@ def deform_conv2d_gather(
     corner, and was 60% of a DCN call in the light x4 network. Here the input is one channels-last table with
     a zero border, so each bilinear corner is a contiguous row of the group's channels, and
     ``embedding_bag`` sums the four rows of every sample with per-sample weights that fold in the mask, in
-    one vectorised kernel. Positions are taken pixel-major (the layout the offset convolution writes), so
-    no transposing copy of the offsets is made. Same result as :func:`deform_conv2d_fast` up to float
-    rounding (its normalised grid coordinates round differently, ~1e-5 px): a corner outside the image
-    counts zero; a position is clamped to [-1, size] first, which changes nothing since beyond that both of
-    its corners are zero border.
+    one vectorised kernel. Positions come absolute and pixel-major (the caller folds kernel points, pixel
+    coordinates and flow priors into the offsets in one product), so no transposing copy and no broadcast
+    additions are made here. Same result as :func:`deform_conv2d_fast` up to float rounding (its normalised
+    grid coordinates round differently, ~1e-5 px): a corner outside the image counts zero; a position is
+    clamped to [-1, size] first, which changes nothing since beyond that both of its corners are zero border.
     """
     _, c, h, w = x.shape
     kk = kernel_size * kernel_size
     g = deform_groups
     cg = c // g
     out_ch = weight.shape[0]
-    pad = kernel_size // 2
     width = w + 3  # one zero column on the left, two on the right (a position clamped to w reads w and w + 1)
     plane = (h + 3) * width
     table = x.new_zeros((g, h + 3, width, cg))
@@ -269,32 +275,25 @@ def deform_conv2d_gather(
     # the product's columns in the gathered order (group, kernel point, channel)
     wmat = weight.view(out_ch, g, cg, kk).transpose(2, 3).reshape(out_ch, g * kk * cg).t()
     dev = x.device
-    ky = torch.arange(kernel_size, device=dev, dtype=torch.float32).repeat_interleave(kernel_size) - pad
-    kx = torch.arange(kernel_size, device=dev, dtype=torch.float32).repeat(kernel_size) - pad
-    lower = torch.tensor([-1.0, -1.0], device=dev)
-    upper = torch.tensor([float(h), float(w)], device=dev)
     # table row of (group, top-left corner) = group * plane + (y + 1) * width + (x + 1)
     group_row = (torch.arange(g, device=dev, dtype=torch.float32) * plane + (width + 1)).view(1, g, 1)
     corners = torch.tensor([0, 1, width, width + 1], device=dev, dtype=torch.int32)
     row_step = torch.tensor(float(width), device=dev)
-    # kernel point offsets for each (group, kernel point), and x of every output column with them
-    ky_all = ky.repeat(g).view(1, 1, -1)
-    x_all = torch.arange(w, device=dev, dtype=torch.float32).view(1, w, 1) + kx.repeat(g).view(1, 1, -1)
     out = x.new_empty((1, h, w, out_ch))
     for r0 in range(0, h, band_rows):
         r1 = min(h, r0 + band_rows)
         length = (r1 - r0) * w
-        offset, mask = offsets(r0, r1)
-        pos = offset.view(length, g, kk, 2)
-        rows = torch.arange(r0, r1, device=dev, dtype=torch.float32).view(-1, 1, 1)
-        pos[..., 0].view(r1 - r0, w, g * kk).add_(rows + ky_all)
-        pos[..., 1].view(r1 - r0, w, g * kk).add_(x_all)
-        pos.clamp_(lower, upper)
+        pos, mask = positions(r0, r1)
+        pos = pos.view(length, g, kk, 2)
+        # one scalar bound per coordinate: a (lower, upper) tensor pair takes a 3x slower broadcasting path
+        pos[..., 0].clamp_(-1.0, float(h))
+        pos[..., 1].clamp_(-1.0, float(w))
         top_left = pos.floor()
         frac = pos.sub_(top_left)
         index = torch.addcmul(top_left[..., 1], top_left[..., 0], row_step)
         index = index.add_(group_row).to(torch.int32).unsqueeze(-1) + corners  # (P, g, kk, 4)
         fy, fx = frac[..., 0], frac[..., 1]
+        mask = mask.view(length, g, kk)
         below = fy.mul_(mask)  # weight of the lower corner row, the mask folded in
         above = mask.sub_(below)
         weights = torch.empty((length, g, kk, 4), device=dev, dtype=torch.float32)
