@@ -377,3 +377,18 @@ def test_groups_of_fewer_than_16_channels_keep_grid_sample(monkeypatch):
     with torch.inference_mode():
         out = align(x.contiguous(memory_format=cl), feat.contiguous(memory_format=cl), *flows)
     assert out.shape == (1, 8, 6, 7)
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_an_alignment_given_channel_parts_equals_one_given_their_concatenations(layout):
+    """propagate hands the alignment [n-1, n-2] and [warped n-1, current, warped n-2] as parts, which the
+    gathering DCN reads without concatenating (channels_last) and every other path concatenates first."""
+    torch.manual_seed(3)
+    align = _alignment(2, 3).to(memory_format=layout)
+    x1, x2 = (torch.randn(1, 16, 9, 12).contiguous(memory_format=layout) for _ in range(2))
+    f1, f2, f3 = (torch.randn(1, 8, 9, 12).contiguous(memory_format=layout) for _ in range(3))
+    flows = (torch.randn(1, 2, 9, 12) * 3, torch.randn(1, 2, 9, 12) * 3)
+    with torch.inference_mode():
+        joined = align(torch.cat([x1, x2], 1), torch.cat([f1, f2, f3], 1), *flows)
+        parted = align((x1, x2), (f1, f2, f3), *flows)
+    torch.testing.assert_close(parted, joined, atol=1e-6, rtol=1e-6)

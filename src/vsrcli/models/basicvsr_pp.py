@@ -7,6 +7,7 @@ input size) used for deblurring, denoising and compressed-video enhancement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import cast
 
 import torch
@@ -62,14 +63,21 @@ class SecondOrderDeformableAlignment(DeformConvBase):
         nn.init.zeros_(last.bias)
 
     def forward(
-        self, x: torch.Tensor, extra_feat: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
+        self,
+        x: torch.Tensor | Sequence[torch.Tensor],
+        extra_feat: torch.Tensor | Sequence[torch.Tensor],
+        flow_1: torch.Tensor,
+        flow_2: torch.Tensor,
     ) -> torch.Tensor:
+        """``x`` and ``extra_feat`` may come as their channel parts ([n-1, n-2] and [warped n-1, current,
+        warped n-2]): each is then concatenated once, with the flows, where it is used; the gathering DCN
+        reads the parts of ``x`` without concatenating them."""
+        parts = [extra_feat] if isinstance(extra_feat, torch.Tensor) else list(extra_feat)
         # the flows in the features' layout, so the concatenation (and the first conv) stays channels_last
-        layout = torch.channels_last if extra_feat.is_contiguous(memory_format=torch.channels_last) else None
-        flows = [
-            f.to(extra_feat.dtype, memory_format=layout or torch.preserve_format) for f in (flow_1, flow_2)
-        ]
-        out = torch.cat([extra_feat, *flows], 1)
+        cl = parts[0].is_contiguous(memory_format=torch.channels_last)
+        layout = torch.channels_last if cl else torch.preserve_format
+        flows = [f.to(parts[0].dtype, memory_format=layout) for f in (flow_1, flow_2)]
+        out = torch.cat([*parts, *flows], 1)
         convs = [m for m in self.conv_offset if isinstance(m, nn.Conv2d)]
         for conv in convs[:-1]:
             out = conv_act(conv, out, "leaky_relu")
@@ -110,8 +118,9 @@ def propagate(
                 feat_n2 = torch.zeros_like(feat_prop)
                 flow_n2 = torch.zeros_like(flow_n1)
                 cond_n2 = torch.zeros_like(cond_n1)
-            cond = torch.cat([cond_n1, feat_current, cond_n2], dim=1)
-            feat_prop = deform_align(torch.cat([feat_prop, feat_n2], dim=1), cond, flow_n1, flow_n2)
+            # the parts, not their concatenations: each is concatenated once where it is used
+            cond = (cond_n1, feat_current, cond_n2)
+            feat_prop = deform_align((feat_prop, feat_n2), cond, flow_n1, flow_n2)
         feat = torch.cat([feat_current] + [feats[k][idx].to(device) for k in earlier] + [feat_prop], dim=1)
         feat_prop = backbone(feat).add_(feat_prop)  # the backbone's output is fresh
         out.append(feat_prop.cpu() if cache else feat_prop)

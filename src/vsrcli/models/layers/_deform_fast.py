@@ -21,7 +21,7 @@ gathered as contiguous channel rows by ``embedding_bag`` rather than plane by pl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -242,7 +242,7 @@ PixelPositions = Callable[[int, int], tuple[torch.Tensor, torch.Tensor]]
 
 
 def deform_conv2d_gather(
-    x: torch.Tensor,
+    x: torch.Tensor | Sequence[torch.Tensor],
     positions: PixelPositions,
     weight: torch.Tensor,
     bias: torch.Tensor | None,
@@ -261,25 +261,33 @@ def deform_conv2d_gather(
     additions are made here. Same result as :func:`deform_conv2d_fast` up to float rounding (its normalised
     grid coordinates round differently, ~1e-5 px): a corner outside the image counts zero; a position is
     clamped to [-1, size] first, which changes nothing since beyond that both of its corners are zero border.
+    ``x`` may come as channel parts of whole groups each, copied into the table without concatenating them.
     """
-    _, c, h, w = x.shape
+    parts = [x] if isinstance(x, torch.Tensor) else list(x)
+    h, w = parts[0].shape[2:]
+    c = sum(part.shape[1] for part in parts)
     kk = kernel_size * kernel_size
     g = deform_groups
     cg = c // g
     out_ch = weight.shape[0]
     width = w + 3  # one zero column on the left, two on the right (a position clamped to w reads w and w + 1)
     plane = (h + 3) * width
-    table = x.new_zeros((g, h + 3, width, cg))
-    table[:, 1 : h + 1, 1 : w + 1].copy_(x[0].view(g, cg, h, w).permute(0, 2, 3, 1))
+    table = parts[0].new_zeros((g, h + 3, width, cg))
+    first = 0
+    for part in parts:
+        groups = part.shape[1] // cg
+        inner = table[first : first + groups, 1 : h + 1, 1 : w + 1]
+        inner.copy_(part[0].view(groups, cg, h, w).permute(0, 2, 3, 1))
+        first += groups
     table = table.view(g * plane, cg)
     # the product's columns in the gathered order (group, kernel point, channel)
     wmat = weight.view(out_ch, g, cg, kk).transpose(2, 3).reshape(out_ch, g * kk * cg).t()
-    dev = x.device
+    dev = parts[0].device
     # table row of (group, top-left corner) = group * plane + (y + 1) * width + (x + 1)
     group_row = (torch.arange(g, device=dev, dtype=torch.float32) * plane + (width + 1)).view(1, g, 1)
     corners = torch.tensor([0, 1, width, width + 1], device=dev, dtype=torch.int32)
     row_step = torch.tensor(float(width), device=dev)
-    out = x.new_empty((1, h, w, out_ch))
+    out = parts[0].new_empty((1, h, w, out_ch))
     for r0 in range(0, h, band_rows):
         r1 = min(h, r0 + band_rows)
         length = (r1 - r0) * w

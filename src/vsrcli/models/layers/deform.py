@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -222,7 +222,7 @@ class DeformConvBase(nn.Module):
 
     def deform_from(
         self,
-        x: torch.Tensor,
+        x: torch.Tensor | Sequence[torch.Tensor],
         feat: torch.Tensor,
         last_conv: nn.Conv2d,
         max_magnitude: float | None = None,
@@ -235,13 +235,18 @@ class DeformConvBase(nn.Module):
         NCHW and the offsets live in memory the allocator reuses. Whole-frame, the 432-channel output (100 MB
         at 180x320) was page-faulted anew on every call: on a 2-core EPYC its convolution took 164 ms where
         the bands take 137, and its NCHW copy 60 ms where the banded copies take 17.
+
+        ``x`` may come as channel parts (whole groups each, e.g. features n-1 and n-2): the gathering DCN
+        builds its table from them, and every other path concatenates them first.
         """
+        parts = [x] if isinstance(x, torch.Tensor) else list(x)
+        first = parts[0]
         pad = last_conv.padding
         banded = (
             not torch.is_grad_enabled()
-            and current_deform_backend(x.device) == "fast"
+            and current_deform_backend(first.device) == "fast"
             and is_channels_last(feat)
-            and feat.shape[2:] == x.shape[2:]
+            and feat.shape[2:] == first.shape[2:]
             and self.kernel_size % 2 == 1  # "same" output size: the bands tile the frame's rows
             and self.padding == self.kernel_size // 2
             and last_conv.out_channels == 3 * self.deform_groups * self.kernel_size**2
@@ -252,12 +257,13 @@ class DeformConvBase(nn.Module):
             and last_conv.groups == 1
             and last_conv.padding_mode == "zeros"
         )
+        whole = first if len(parts) == 1 else None
         if not banded:
             offset, mask = self.offsets_and_mask(last_conv(feat), max_magnitude, flow_priors)
-            return self.deform(x, offset, mask)
+            return self.deform(whole if whole is not None else torch.cat(parts, 1), offset, mask)
         from vsrcli.models.layers._deform_fast import deform_conv2d_bands, deform_conv2d_gather
 
-        h, w = x.shape[2:]
+        h, w = first.shape[2:]
         halo = int(pad[0])
 
         def band_conv(
@@ -277,8 +283,14 @@ class DeformConvBase(nn.Module):
         # Gathering pays where a group's channel row is long: per alignment call on a 2-core EPYC, 16 channels
         # a group took 44 ms against 61 (light x4) and 232 against 306 (light restorer); 8 took 457 against
         # 408 (official c64) and 3 took 229 against 185 (c24n3).
-        gather_row = self.in_channels // self.deform_groups >= _GATHER_MIN_CHANNELS
-        if gather_row and x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1:
+        cg = self.in_channels // self.deform_groups
+        gather_row = cg >= _GATHER_MIN_CHANNELS and all(part.shape[1] % cg == 0 for part in parts)
+        if (
+            gather_row
+            and first.device.type == "cpu"
+            and all(part.dtype == torch.float32 for part in parts)
+            and first.shape[0] == 1
+        ):
             gk = self.deform_groups * k * k
             weight, bias = last_conv.weight, last_conv.bias
             if max_magnitude is not None:
@@ -303,7 +315,9 @@ class DeformConvBase(nn.Module):
 
             per_row = w * self.in_channels * k * k  # gathered samples a row of output needs
             band_rows = max(1, min(h, _GATHER_ELEMENTS // per_row))
-            return deform_conv2d_gather(x, pixels, self.weight, self.bias, k, self.deform_groups, band_rows)
+            return deform_conv2d_gather(
+                parts, pixels, self.weight, self.bias, k, self.deform_groups, band_rows
+            )
 
         def band(r0: int, r1: int) -> tuple[torch.Tensor, torch.Tensor]:
             out = band_conv(r0, r1)
@@ -316,7 +330,17 @@ class DeformConvBase(nn.Module):
             return self.offsets_and_mask(piece, max_magnitude, tuple(f[:, :, r0:r1] for f in flow_priors))
 
         return deform_conv2d_bands(
-            x, band, self.weight, self.bias, (k, k), (1, 1), (p, p), (1, 1), self.deform_groups, h, w
+            whole if whole is not None else torch.cat(parts, 1),
+            band,
+            self.weight,
+            self.bias,
+            (k, k),
+            (1, 1),
+            (p, p),
+            (1, 1),
+            self.deform_groups,
+            h,
+            w,
         )
 
     def deform(self, x: torch.Tensor, offset: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
