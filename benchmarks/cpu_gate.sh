@@ -28,7 +28,7 @@ for p in fp32 bf16; do
     bench=(python3 -m vsrcli benchmark "$clips" --device cpu --precision "$p" --max-frames 8 --baseline none
         --warmup 0)
     step "gate x4 $p" "${bench[@]}" --degrade bi -m vsrcli-x4 -m vsrcli-x4-c24n3 -m vsrcli-realx4 \
-        -m vsrcli-realx4-lite
+        -m vsrcli-realx4-c32
     step "gate denoise $p" "${bench[@]}" --degrade noise:25 -m vsrcli-denoise
     step "gate deblur $p" "${bench[@]}" --degrade blur:gauss:1.5 -m vsrcli-deblur
     step "gate decompress $p" "${bench[@]}" --degrade h264:35 -m vsrcli-decompress

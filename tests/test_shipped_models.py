@@ -76,6 +76,22 @@ def test_a_shipped_file_given_by_path_keeps_the_runtime_arguments_of_its_card(tm
     assert load_model(bare).prefilter_radius == 0
 
 
+def test_the_real_default_given_by_path_cleans_as_often_as_its_entry(tmp_path):
+    """vsrcli-realx4 cleans again while a pass changes the frame by 3/255: its card carries that, so the
+    file given by path runs as the entry; without the card it cleans once, as RealBasicVSR's configs do."""
+    import shutil
+
+    from vsrcli.models.api import load_model
+
+    entry = zoo.default_for("upscale --real")
+    path = zoo.resolve_local_path(entry)
+    assert entry.arch_args["dynamic_refine_thres"] == 3
+    assert load_model(path).dynamic_refine_thres == load_model(entry.name).dynamic_refine_thres == 3 / 255
+    bare = tmp_path / path.name
+    shutil.copy(path, bare)
+    assert load_model(bare).dynamic_refine_thres == 1.0
+
+
 def _photo_clip(frames: int = 3) -> np.ndarray:
     """A 256x256 crop of scikit-image's public-domain astronaut photo, slowly panning."""
     data = pytest.importorskip("skimage.data")

@@ -144,8 +144,9 @@ def test_list_by_task():
     assert zoo.default_for("decompress") is lite_decompress
     real = zoo.list_entries("sr-x4-real")
     assert [e.name for e in real if e.official] == ["realbasicvsr", "realbasicvsr-wogan"]
-    assert [e.name for e in real if not e.official] == ["vsrcli-realx4-lite", "vsrcli-realx4"]
-    assert zoo.default_for("upscale --real").name == "vsrcli-realx4"
+    assert [e.name for e in real if not e.official] == ["vsrcli-realx4", "vsrcli-realx4-c32"]
+    real_default = zoo.default_for("upscale --real")
+    assert (real_default.name, real_default.arch) == ("vsrcli-realx4", "realbasicvsr_lite")
     assert len(zoo.list_entries()) >= 18
     with pytest.raises(UsageError, match="unknown task"):
         zoo.list_entries("colorize")

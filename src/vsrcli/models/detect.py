@@ -21,8 +21,8 @@ from vsrcli.errors import CheckpointError
 #: BasicVSR++ deformable alignment: 16 groups x 27 (2 offsets + 1 mask per 3x3 tap) output channels.
 _PP_DEFORM_GROUPS = 16
 #: Arguments that change how a network runs but not its tensors, so no checkpoint reveals them: a bare file
-#: runs without them; the zoo entry (or the model card) is where they live.
-RUNTIME_ARGS = ("prefilter_radius", "prefilter_strictness")
+#: runs without them (RealBasicVSR: one cleaning pass); the zoo entry (or the model card) is where they live.
+RUNTIME_ARGS = ("prefilter_radius", "prefilter_strictness", "dynamic_refine_thres")
 
 ARCH_LABELS = {
     "basicvsr": "BasicVSR",

@@ -216,10 +216,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         "run": {**_RUN, "iters": 20000, "precision": "auto", "val_every": 250, "export_dtype": "float16"},
         "val": {**_SR_X4["val"], "max_size": 96},
     },
-    # vsrcli-realx4 on the light design (issue 17, part 4): RealBasicVSR's cleaning in front of the shipped
-    # light x4 network, which it starts from (its weights load under sr., flows included), so only the
-    # cleaning starts from scratch. Same degradations and validation as "realbasicvsr", so the two curves
-    # compare step for step (its val PSNR-Y: 23.17 dB at step 4400; bicubic 22.56).
+    # --real on the light design (issue 17, part 4): RealBasicVSR's cleaning in front of the shipped light
+    # x4 network, which it starts from (its weights load under sr., flows included), so only the cleaning
+    # starts from scratch. Same degradations and validation as "realbasicvsr", so the two curves compare step
+    # for step (vsrcli-realx4-c32's val PSNR-Y: 23.17 dB at step 4400; bicubic 22.56).
+    # configs/realx4-lite-c16n2f4.toml fine-tunes this run's result to quarter-size flow: vsrcli-realx4.
     "realbasicvsr-lite": {
         **_SR_X4,
         "name": "realbasicvsr-lite-c16n2-bx4",
