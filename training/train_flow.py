@@ -9,7 +9,8 @@ and object motion differ), gaps 1-3 in both directions. The target is DIS's flow
 backward flows agree (elsewhere it is occluded or wrong); a small photometric term keeps the rest sensible.
 Progress is the warping error on the held-out DAVIS pairs of ``benchmarks/flow_eval.py``.
 
-Usage: PYTHONPATH=src python training/train_flow.py OUT_DIR [--init WEIGHTS] [--steps 600]
+Usage: PYTHONPATH=src python training/train_flow.py OUT_DIR [--init WEIGHTS] [--steps 600] [--lr 5e-5]
+    [--photometric 0.1] [--cosine] [--keep best|last]
 Writes OUT_DIR/spynet.safetensors (keys ``spynet.*``, float32) and OUT_DIR/log.jsonl.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import sys
 import time
@@ -122,6 +124,16 @@ def main() -> None:
     ap.add_argument("--photometric", type=float, default=0.1)
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--cosine", action="store_true", help="decay the rate to 0 on a cosine over --steps (else constant)"
+    )
+    ap.add_argument(
+        "--keep",
+        choices=("best", "last"),
+        default="best",
+        help="write the weights of the best held-out evaluation, or the last step's (no selection on the "
+        "held-out pairs: their figure then carries over)",
+    )
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
@@ -140,6 +152,9 @@ def main() -> None:
         args.out / "spynet.safetensors",
     )
     opt = torch.optim.Adam(spynet.parameters(), lr=args.lr, betas=(0.9, 0.99))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, args.steps) / args.steps)) if args.cosine else 1.0
+    )
     targets: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
     start = time.time()
     for step in range(1, args.steps + 1):
@@ -172,6 +187,7 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(spynet.parameters(), 1.0)
         opt.step()
+        sched.step()
         if step % 10 == 0:
             print(f"step {step} epe {distill.item():.3f} photo {photometric.item():.4f}", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
@@ -180,8 +196,8 @@ def main() -> None:
             log.write(json.dumps(record) + "\n")
             log.flush()
             print(f"step {step} held-out warp error {err:.4f} (best {best:.4f})", flush=True)
-            if err < best:
-                best = err
+            improved, best = err < best, min(best, err)
+            if (improved and args.keep == "best") or (args.keep == "last" and step == args.steps):
                 state = {f"spynet.{k}": v.contiguous() for k, v in spynet.state_dict().items()}
                 save_file(state, args.out / "spynet.safetensors")
 

@@ -728,21 +728,23 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         arch_args=_X4_LITE,
         task="sr-x4",
         scale=4,
-        **_committed("basicvsrpp-lite-c16n2f4-bix4-ea8ddb1e.safetensors"),
+        **_committed("basicvsrpp-lite-c16n2f4-bix4-flow4-471b271e.safetensors"),
         degradation="BI: MATLAB bicubic x4 (antialiased), 8-bit",
         training_data=_SHIPPED_DATA,
         metrics={
-            "Vid4 calendar (BIx4, Y)": {"psnr": 21.3466, "ssim": 0.6586, "bicubic_psnr": 20.3945},
+            "Vid4 calendar (BIx4, Y)": {"psnr": 21.4291, "ssim": 0.6629, "bicubic_psnr": 20.3945},
             "Vimeo-90K-T sample, 3 clips (BIx4, Y)": {
-                "psnr": 32.8218,
-                "ssim": 0.8583,
+                "psnr": 32.8635,
+                "ssim": 0.8591,
                 "bicubic_psnr": 30.6436,
             },
         },
         num_params=1636356,
         source="vsrcli train -c configs/bix4-lite-c16n2.toml (5500 iterations on 2 CPU cores; "
         "training/basicvsrpp-lite-c16n2-bix4), then -c configs/bix4-lite-c16n2f4.toml (1800 iterations "
-        "with flows on quarter-size frames; training/basicvsrpp-lite-c16n2f4-bix4)",
+        "with flows on quarter-size frames; training/basicvsrpp-lite-c16n2f4-bix4), then "
+        "-c configs/bix4-lite-c16n2f4-flow4.toml (1200 iterations onto vsrcli's fourth-round SPyNet, "
+        "training/spynet-vsrcli-r4; training/basicvsrpp-lite-c16n2f4-bix4-flow4)",
         notes="vsrcli's light BasicVSR++ (c16n2: reconstruction at low resolution, pixel shuffle to RGB "
         "over a bicubic skip, flows at quarter size from vsrcli's own SPyNet; float16 weights), the offline "
         "default of `vsrcli upscale`: 5.5x faster end to end than the c24n3 of the first release, better on "
