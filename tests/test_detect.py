@@ -54,8 +54,8 @@ def test_test_layouts_equal_the_official_tables(official_keys_dir, table):
 
 def test_every_zoo_entry_is_detected_with_its_own_arguments():
     """All but the runtime arguments, which no tensor shows (vsrcli-denoise's second pass, vsrcli-realx4's
-    repeated cleaning), and the light
-    networks' ``flow_downscale``, a value in the weights, not a shape (checked on the files below)."""
+    repeated cleaning), and the light networks' ``flow_downscale``, a value in the weights, not a shape
+    (checked on the files below)."""
     for entry in zoo.list_entries():
         arch, args = detect_architecture(layout(entry.arch, **entry.arch_args))
         args = {k: v for k, v in args.items() if k not in RUNTIME_ARGS}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import sys
 import time
@@ -34,6 +33,7 @@ from vsrcli.io.frames import read_folder
 from vsrcli.models.basicvsr import warp
 from vsrcli.models.spynet import SPyNet
 from vsrcli.train.data import is_held_out
+from vsrcli.train.loop import lr_at
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import flow_eval  # noqa: E402  (the held-out measure, shared with the benchmark)
@@ -152,9 +152,6 @@ def main() -> None:
         args.out / "spynet.safetensors",
     )
     opt = torch.optim.Adam(spynet.parameters(), lr=args.lr, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: 0.5 * (1 + math.cos(math.pi * min(i, args.steps) / args.steps)) if args.cosine else 1.0
-    )
     targets: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
     start = time.time()
     for step in range(1, args.steps + 1):
@@ -183,11 +180,12 @@ def main() -> None:
         distill = (epe * valid).sum() / valid.sum().clamp(min=1)
         photometric = (warp(supp, pred) - ref).abs().mean()
         loss = distill + args.photometric * photometric
+        for group in opt.param_groups:  # the training loop's schedule, without its warm-up
+            group["lr"] = lr_at(step - 1, args.steps, args.lr, 0.0, 0) if args.cosine else args.lr
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(spynet.parameters(), 1.0)
         opt.step()
-        sched.step()
         if step % 10 == 0:
             print(f"step {step} epe {distill.item():.3f} photo {photometric.item():.4f}", flush=True)
         if step % args.eval_every == 0 or step == args.steps:
