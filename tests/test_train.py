@@ -176,6 +176,8 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
         ('[run]\nprecision = "int8"', "precision"),
         ("[degradation]\nsigma = [60, 10]", "sigma"),
         ("[data]\nclip_len = 5", "clip_len"),
+        ("[data]\ngt_downscale = [0.0, 1.0]", "gt_downscale"),
+        ("[data]\ngt_downscale = [0.5, 2.0]", "gt_downscale"),
         ("[degradation]\nnoise_map = true", "extra_in_channels"),
         ("colour = 1", "top-level"),
     ],

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from videos import make_video
 from vsrcli.errors import InputError
 from vsrcli.io.frames import write_image
 from vsrcli.train import data as tdata
@@ -318,3 +319,60 @@ def test_synthetic_flow_pairs_carry_their_exact_flow():
         inner = valid[0].bool() & (gx.abs() < 0.95) & (gy.abs() < 0.95)
         err = (warped - ref).abs().amax(0)[inner]
         assert err.mean() < 0.01, err.mean()
+
+
+def test_a_video_file_is_a_training_clip_decoded_once(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    source = np.stack([np.roll(base, i, axis=1) for i in range(5)])  # a pan, one pixel a frame
+    make_video(tmp_path / "pan.mkv", source)  # ffv1 RGB: lossless
+    clips, _ = tdata.discover(["video:pan.mkv"], tmp_path)
+    assert len(clips) == 1 and clips[0].video and len(clips[0].frames) == 5
+    assert (clips[0].height, clips[0].width) == (40, 50)
+    sampler = tdata.ClipSampler(clips, _cfg(seq_flip=False, clip_len=3, patch=40), scale=1, seed=0)
+    clip = sampler.sample_one()
+    frames = torch.from_numpy(source).permute(0, 3, 1, 2).float() / 255
+    found = any(
+        torch.equal(o, frames[s : s + 3, :, :, left : left + 40])
+        for o in (clip, clip.flip(0), clip.flip(-1), clip.flip(0).flip(-1), clip.transpose(-1, -2))
+        for o in (o, o.flip(-2), o.transpose(-1, -2))
+        for s in range(3)
+        for left in range(11)
+    )
+    assert found, "the sample is not a crop of consecutive decoded frames"
+    assert list(sampler.cache._videos) == [tmp_path / "pan.mkv"]  # decoded once, kept
+
+
+def test_a_held_out_video_file_never_trains(tmp_path):
+    make_video(tmp_path / "parkour.mkv", np.zeros((2, 16, 16, 3), np.uint8))
+    clips, skipped = tdata.discover(["video:parkour.mkv"], tmp_path)
+    assert clips == [] and skipped == [tmp_path / "parkour.mkv"]
+
+
+def _gradient_step(clip: torch.Tensor) -> float:
+    """Mean absolute step between neighbouring pixels of a (T, 3, P, P) clip of a diagonal ramp."""
+    inner = clip[..., 8:-8, 8:-8]  # away from the resampling border
+    return float(inner.diff(dim=-1).abs().mean() + inner.diff(dim=-2).abs().mean())
+
+
+def test_gt_downscale_shrinks_the_source_before_the_patch_is_cut(tmp_path):
+    ramp = (np.add.outer(np.arange(96), np.arange(96)) % 192).astype(np.uint8)  # one level a pixel per axis
+    folder = tmp_path / "clips/ramp"
+    folder.mkdir(parents=True)
+    for i in range(3):
+        write_image(folder / f"{i:05d}.png", np.repeat(ramp[..., None], 3, axis=2))
+    clips, _ = tdata.discover(["video:clips"], tmp_path)
+    steps = {}
+    for shrink in (1.0, 0.5):
+        cfg = _cfg(seq_flip=False, clip_len=2, still_prob=0.0, patch=40, gt_downscale=[shrink, shrink])
+        sampler = tdata.ClipSampler(clips, cfg, scale=1, seed=0)
+        steps[shrink] = np.median([_gradient_step(sampler.sample_one()) for _ in range(8)])
+    assert steps[1.0] == pytest.approx(2 / 255, rel=0.05)
+    assert steps[0.5] == pytest.approx(4 / 255, rel=0.05)  # twice the detail per pixel
+
+
+def test_gt_downscale_never_asks_for_more_source_than_a_clip_has(tiny_root):
+    clips, _ = tdata.discover(["video:DAVIS/JPEGImages", "images:stills"], tiny_root)
+    sampler = tdata.ClipSampler(clips, _cfg(gt_downscale=[0.1, 0.2]), scale=4, seed=0)
+    for _ in range(6):  # 32-px patches from 36..64-px sources: the shrink is capped at what fits
+        assert sampler.sample().shape == (2, 4, 3, 32, 32)

@@ -50,6 +50,9 @@ class DataConfig:
     max_zoom: float = 0.01  # synthetic motion: largest per-frame relative zoom
     max_rotate: float = 0.5  # synthetic motion: largest per-frame rotation, degrees
     cache_mb: int = 1536  # decoded frames kept in memory; beyond this frames are decoded on each use
+    # Each sample is first shrunk by a factor drawn from this range (antialiased bicubic): the ground truth
+    # then holds more detail per pixel and less camera softness and compression. [1, 1] keeps the source.
+    gt_downscale: list[float] = field(default_factory=lambda: [1.0, 1.0])
     held_out: list[str] = field(default_factory=list)  # extra clip names or path tails that must never train
 
 
@@ -253,6 +256,7 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(f"data.still_prob must be within [0, 1], got {d.still_prob}")
     if d.max_interval < 1:
         raise UsageError("data.max_interval must be >= 1")
+    _check_range(d.gt_downscale, "data.gt_downscale", 0.05, 1.0)
     _check_range(g.sigma, "degradation.sigma", 0.0, 255.0)
     _check_range([float(c) for c in g.crf], "degradation.crf", 0.0, 51.0)
     _check_range(g.blur_sigma, "degradation.blur_sigma", 0.0, 50.0)

@@ -1,9 +1,11 @@
 """Training clips: discovery with held-out clips excluded, an in-memory frame cache, and a seeded sampler.
 
-Real clips (folders of frames) give real motion; still images become clips through smooth synthetic camera
-motion (pan, zoom, rotation, sub-pixel shifts) so alignment is learned from many textures. Every sample gets a
-random crop, flips and a transpose; with ``seq_flip`` only half the frames are loaded and the clip is mirrored
-to full length (RealBasicVSR's trick: same length, half the loading and degradation work).
+Real clips (folders of frames, or video files decoded once into memory) give real motion; still images become
+clips through smooth synthetic camera motion (pan, zoom, rotation, sub-pixel shifts) so alignment is learned
+from many textures. A sample may first be shrunk (``gt_downscale``): the ground truth then carries more detail
+per pixel and less of the source camera's softness and compression than the footage it came from. Every
+sample gets a random crop, flips and a transpose; with ``seq_flip`` only half the frames are loaded and the
+clip is mirrored to full length (RealBasicVSR's trick: same length, half the loading and degradation work).
 
 All randomness comes from one ``numpy.random.Generator`` whose state is part of a checkpoint, so a resumed run
 draws exactly the samples the uninterrupted run would have drawn.
@@ -21,6 +23,7 @@ import torch
 
 from vsrcli.errors import InputError
 from vsrcli.io.frames import IMAGE_SUFFIXES, list_frames, natural_key, read_image
+from vsrcli.io.video import count_frames, is_video_file, probe, read_video
 from vsrcli.train.config import DataConfig
 
 # Clips that must never train or tune a model (see ../shared/data/README.md):
@@ -39,7 +42,8 @@ def is_held_out(path: str | Path, extra: tuple[str, ...] | list[str] = ()) -> bo
         return True
     names = set(DAVIS_VAL) | {e.lower() for e in extra if "/" not in e}
     tails = {e.lower().strip("/") for e in extra if "/" in e}
-    if parts and (parts[-1] in names or (len(parts) > 1 and parts[-2] in names)):
+    stem = Path(path).stem.lower()  # a video file named after a held-out clip
+    if parts and (parts[-1] in names or stem in names or (len(parts) > 1 and parts[-2] in names)):
         return True
     joined = "/".join(parts)
     return any(joined.endswith(t) or f"{t}/" in joined for t in tails)
@@ -47,13 +51,15 @@ def is_held_out(path: str | Path, extra: tuple[str, ...] | list[str] = ()) -> bo
 
 @dataclass
 class Clip:
-    """A training source: a real clip (``frames`` in order) or a still image (one frame)."""
+    """A training source: a real clip (``frames`` in order), a still image (one frame), or a video file
+    (``video``: every entry of ``frames`` is the file, one per decoded frame)."""
 
     name: str
     frames: list[Path]
     still: bool
     height: int
     width: int
+    video: bool = False
 
 
 def _split_kind(spec: str) -> tuple[str, str]:
@@ -89,6 +95,14 @@ def discover(
         kind, path = resolve_path(spec, root)
         if not path.exists():
             raise InputError(f"{path}: training data not found", hint="check --data / --data-root")
+        if path.is_file() and is_video_file(path):
+            if is_held_out(path, extra):
+                skipped.append(path)
+                continue
+            info = probe(path)
+            count = count_frames(path)
+            clips.append(Clip(str(path), [path] * count, False, info.height, info.width, video=True))
+            continue
         if path.is_file():
             folders = {path.parent: [path]}
             kind = "images"
@@ -127,6 +141,20 @@ class FrameCache:
         self.budget = budget_mb * 1024 * 1024
         self.used = 0
         self._frames: dict[Path, torch.Tensor] = {}
+        self._videos: dict[Path, torch.Tensor] = {}
+
+    def video_frame(self, path: Path, index: int) -> torch.Tensor:
+        """Frame ``index`` of a video file. The whole file is decoded on first use and kept: seeking a
+        compressed stream for every sample would cost more than the training step."""
+        frames = self._videos.get(path)
+        if frames is None:
+            decoded, _ = read_video(path)
+            if decoded.dtype != np.uint8:  # a deeper source: its top 8 bits, as every other training frame
+                decoded = (decoded >> 8).astype(np.uint8)
+            frames = torch.from_numpy(decoded).permute(0, 3, 1, 2).contiguous()
+            self._videos[path] = frames
+            self.used += frames.numel()
+        return frames[min(index, frames.shape[0] - 1)]  # the container's count may exceed what decodes
 
     def get(self, path: Path) -> torch.Tensor:
         frame = self._frames.get(path)
@@ -139,7 +167,7 @@ class FrameCache:
 
 
 def _affine_grids(
-    n: int, size: int, height: int, width: int, rng: np.random.Generator, cfg: DataConfig, scale: int
+    n: int, size: int, height: int, width: int, rng: np.random.Generator, cfg: DataConfig, scale: float
 ) -> torch.Tensor:
     """Sampling grids (n, size, size, 2) of a smooth camera path over a (height, width) image.
 
@@ -175,7 +203,7 @@ def _affine_grids(
 
 
 def synthetic_clip(
-    image: torch.Tensor, n: int, size: int, rng: np.random.Generator, cfg: DataConfig, scale: int
+    image: torch.Tensor, n: int, size: int, rng: np.random.Generator, cfg: DataConfig, scale: float
 ) -> torch.Tensor:
     """(n, 3, size, size) float frames of a still (3, H, W) uint8 image seen by a smoothly moving camera."""
     import torch.nn.functional as F
@@ -213,8 +241,33 @@ class ClipSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["bit_generator"]
 
+    def _shrink(self, clip: Clip) -> int:
+        """The side of the source square that becomes one ground-truth patch (``gt_downscale``).
+
+        No number is drawn when the range is [1, 1], so older configs sample exactly as before."""
+        lo, hi = self.cfg.gt_downscale
+        if lo == hi == 1.0:
+            return self.size
+        least = self.size / min(clip.height, clip.width)  # the shrunk source must still fill a patch
+        factor = float(self.rng.uniform(max(lo, least), max(hi, least)))
+        return min(round(self.size / factor), clip.height, clip.width)
+
+    def _to_patch(self, frames: torch.Tensor) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        if frames.shape[-1] == self.size:
+            return frames
+        out = F.interpolate(frames, size=(self.size, self.size), mode="bicubic", antialias=True)
+        return out.clamp_(0.0, 1.0)
+
+    def _frame(self, clip: Clip, index: int) -> torch.Tensor:
+        if clip.video:
+            return self.cache.video_frame(clip.frames[index], index)
+        return self.cache.get(clip.frames[index])
+
     def _video_sample(self) -> torch.Tensor:
         clip = self.videos[int(self.rng.integers(len(self.videos)))]
+        side = self._shrink(clip)
         count = len(clip.frames)
         interval = int(self.rng.integers(1, self.cfg.max_interval + 1))
         while interval > 1 and (self.n_load - 1) * interval + 1 > count:
@@ -228,18 +281,18 @@ class ClipSampler:
             idx = list(range(first, first + span, interval))
         if self.rng.random() < 0.5:
             idx = idx[::-1]
-        top = int(self.rng.integers(clip.height - self.size + 1))
-        left = int(self.rng.integers(clip.width - self.size + 1))
-        frames = [
-            self.cache.get(clip.frames[i])[:, top : top + self.size, left : left + self.size] for i in idx
-        ]
-        return torch.stack(frames).float().div_(255.0)
+        top = int(self.rng.integers(clip.height - side + 1))
+        left = int(self.rng.integers(clip.width - side + 1))
+        frames = [self._frame(clip, i)[:, top : top + side, left : left + side] for i in idx]
+        return self._to_patch(torch.stack(frames).float().div_(255.0))
 
     def _still_sample(self) -> torch.Tensor:
         clip = self.stills[int(self.rng.integers(len(self.stills)))]
-        return synthetic_clip(
-            self.cache.get(clip.frames[0]), self.n_load, self.size, self.rng, self.cfg, self.scale
-        )
+        side = self._shrink(clip)
+        # motion is drawn in low-resolution pixels of the final patch, so it scales with the shrink
+        motion_scale = self.scale * side / self.size
+        image = self.cache.get(clip.frames[0])
+        return self._to_patch(synthetic_clip(image, self.n_load, side, self.rng, self.cfg, motion_scale))
 
     def sample_one(self) -> torch.Tensor:
         """One clip (T, 3, P, P): real or synthetic, cropped, flipped, transposed, mirrored to full length."""
