@@ -318,6 +318,32 @@ def test_flow_only_warm_start_takes_spynet_from_one_file_and_leaves_the_rest(tmp
     assert torch.equal(dst.body[0].weight, body_before) and not torch.equal(body_before, src.body[0].weight)
 
 
+def test_flow_only_warm_start_puts_a_bare_spynet_inside_realbasicvsr(tmp_path):
+    """A flow network trained alone (``spynet.*``) warm-starts the SPyNet that RealBasicVSR holds as
+    ``sr.spynet.*``, and the other way round; nothing outside SPyNet changes."""
+    from safetensors.torch import save_file
+
+    from vsrcli.models.arch import build_network
+
+    tiny = {"mid_channels": 16, "num_blocks": 1, "flow_downscale": 4}
+    torch.manual_seed(0)
+    plain = build_network("basicvsrpp_lite", **tiny)
+    bare = {k: v.contiguous() for k, v in plain.state_dict().items() if k.startswith("spynet.")}
+    save_file(bare, tmp_path / "spynet.safetensors")
+    real = build_network("realbasicvsr_lite", **tiny)
+    before = {k: v.clone() for k, v in real.state_dict().items()}
+    loaded = loop.warm_start(real, tmp_path / "spynet.safetensors", flow_only=True)
+    assert sorted(loaded) == sorted(k for k in before if loop.is_spynet(k)) and loaded
+    after = real.state_dict()
+    for k in loaded:
+        assert torch.equal(after[k], bare[loop.spynet_tail(k)])
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k not in loaded)
+    save_file({k: v.contiguous() for k, v in after.items()}, tmp_path / "real.safetensors")
+    other = build_network("basicvsrpp_lite", **tiny)
+    assert len(loop.warm_start(other, tmp_path / "real.safetensors", flow_only=True)) == len(bare)
+    assert all(torch.equal(other.state_dict()[k], v) for k, v in bare.items())
+
+
 def test_warm_start_into_a_network_with_a_wider_guide_and_new_blocks_begins_where_the_old_one_left(tmp_path):
     """The denoise-nb recipe: v1's weights, conv_hr widened by the neighbour channels (zeros), new full-res
     blocks that start as the identity -- the warm-started network computes exactly v1's output."""

@@ -84,6 +84,11 @@ def is_spynet(name: str) -> bool:
     return name.startswith("spynet.") or ".spynet." in name
 
 
+def spynet_tail(name: str) -> str:
+    """A SPyNet parameter's name from ``spynet.`` on, whatever holds it (``sr.spynet.x`` -> ``spynet.x``)."""
+    return name if name.startswith("spynet.") else name[name.index(".spynet.") + 1 :]
+
+
 HEAD_PREFIXES = ("upsample1.", "upsample2.", "conv_hr.", "head_body.", "conv_last.")
 
 
@@ -167,7 +172,7 @@ def warm_start(
     A network may first adapt the weights to itself (``adapt_state_dict``: e.g. a denoiser's noise-map
     channels dropped for a deblurrer, which is then that denoiser told ``sigma``). ``flow_only`` loads only
     the flow network (SPyNet), so a run can take its motion estimation from one checkpoint and everything
-    else from another.
+    else from another; its names match from ``spynet.`` on, so a bare SPyNet file serves RealBasicVSR too.
     """
     path = Path(path)
     if not path.is_file():
@@ -178,11 +183,12 @@ def warm_start(
         state = load_file(str(path))
     else:
         state = load_checkpoint(path)["model"]
-    if flow_only:
-        state = {k: v for k, v in state.items() if is_spynet(k)}
+    own = model.state_dict()
+    if flow_only:  # a bare SPyNet file, or the SPyNet inside another network, under this network's prefix
+        own_names = {spynet_tail(k): k for k in own if is_spynet(k)}
+        state = {own_names.get(spynet_tail(k), k): v for k, v in state.items() if is_spynet(k)}
     elif callable(adapt := getattr(model, "adapt_state_dict", None)):
         state = adapt(state, sigma=sigma)
-    own = model.state_dict()
     # Integer buffers are settings the weights record (the light x4's ``flow_downscale``), not learnt values:
     # the run's ``arch_args`` decide them, so a run can warm-start a variant of the network it starts from.
     tensors = {
