@@ -99,8 +99,8 @@ def discover(
             if is_held_out(path, extra):
                 skipped.append(path)
                 continue
-            info = probe(path)
-            count = count_frames(path)
+            info = probe(path)  # the container's count when it stores one; demuxing only when it does not
+            count = info.num_frames if info.num_frames_exact else count_frames(path)
             clips.append(Clip(str(path), [path] * count, False, info.height, info.width, video=True))
             continue
         if path.is_file():
