@@ -180,6 +180,7 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
         ("[data]\ngt_downscale = [0.5, 2.0]", "gt_downscale"),
         ("[degradation]\nnoise_map = true", "extra_in_channels"),
         ("colour = 1", "top-level"),
+        ("[runtime]\nmid_channels = 8", "runtime"),
     ],
 )
 def test_bad_configs_are_usage_errors_naming_the_field(tmp_path, text, match):
@@ -538,6 +539,28 @@ def test_export_writes_hash_named_tensors_only_and_a_model_card(stand_ins, root,
     res16 = export_state(state, half, tmp_path / "rel16")
     assert all(t.dtype == torch.float16 for t in load_file(str(res16.weights)).values())
     assert res16.weights.stat().st_size < 0.6 * res.weights.stat().st_size
+
+
+def test_runtime_arguments_reach_the_card_and_run_the_exported_file_by_path(tmp_path):
+    """RealBasicVSR's cleaning threshold is in no tensor: [runtime] puts it in the card, which a file given by
+    path is run with, and it is no reason to refuse a resume."""
+    from vsrcli.models.api import describe_model
+    from vsrcli.models.arch import build_network
+    from vsrcli.train.state import config_differences
+
+    args = {"mid_channels": 8, "num_blocks": 1, "cleaning_channels": 8, "num_cleaning_blocks": 1}
+    values = {"arch": "realbasicvsr_lite", "arch_args": args, "degradation": {"kind": "realworld"}}
+    cfg = cfgmod.from_dict({**values, "name": "real", "runtime": {"dynamic_refine_thres": 3}})
+    assert "dynamic_refine_thres" not in cfg.arch_args  # training builds the network without it
+    net = build_network("realbasicvsr_lite", **args)
+    res = export_state(net.state_dict(), cfg, tmp_path)
+    assert json.loads(res.card_json.read_text())["arch_args"]["dynamic_refine_thres"] == 3
+    assert describe_model(res.weights).arch_args["dynamic_refine_thres"] == 3
+    res.card_json.unlink()
+    assert describe_model(res.weights).arch_args["dynamic_refine_thres"] == 255  # the official default
+    old = cfgmod.from_dict({**values, "name": "real"}).to_dict()
+    old.pop("runtime")  # a checkpoint written before [runtime] existed
+    assert config_differences(old, cfg.to_dict()) == []
 
 
 # --- CLI ------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any
 
 from vsrcli.errors import InputError, UsageError
 from vsrcli.models import zoo
+from vsrcli.models.detect import RUNTIME_ARGS
 
 if sys.version_info >= (3, 11):  # pragma: no cover - the branch depends on the interpreter
     import tomllib
@@ -139,6 +140,9 @@ class TrainConfig:
     init: str = ""  # weights to start from (.safetensors or a run's checkpoint.pt); matching tensors load
     init_flow: str = ""  # then only the flow network (spynet.*) from here: a run that learnt motion
     init_sigma: float = 0.0  # the noise level (0-255) a denoiser init is told when its noise map is dropped
+    # arguments that change how the exported network runs but not its tensors (models.detect.RUNTIME_ARGS,
+    # e.g. RealBasicVSR's dynamic_refine_thres): training ignores them, export writes them into the card
+    runtime: dict[str, Any] = field(default_factory=dict)
     data: DataConfig = field(default_factory=DataConfig)
     degradation: DegradationConfig = field(default_factory=DegradationConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -273,6 +277,12 @@ def validate(cfg: TrainConfig) -> None:
         raise UsageError(f"unknown loss {o.loss!r}", hint="charbonnier, l1 or mse")
     if r.checkpoint_minutes <= 0 or r.log_every < 1 or r.val_every < 0:
         raise UsageError("run.checkpoint_minutes > 0, run.log_every >= 1 and run.val_every >= 0 are required")
+    unknown_runtime = sorted(set(cfg.runtime) - set(RUNTIME_ARGS))
+    if unknown_runtime:
+        raise UsageError(
+            f"unknown key(s) in [runtime]: {', '.join(unknown_runtime)}",
+            hint=f"known: {', '.join(RUNTIME_ARGS)}",
+        )
     extra = int(cfg.arch_args.get("extra_in_channels", 0))
     if g.noise_map and extra != 1:
         raise UsageError("degradation.noise_map needs arch_args.extra_in_channels = 1")

@@ -106,7 +106,7 @@ def export_state(
         "file_size_bytes": weights.stat().st_size,
         "dtype": cfg.run.export_dtype,
         "arch": cfg.arch,
-        "arch_args": cfg.arch_args,
+        "arch_args": {**cfg.arch_args, **cfg.runtime},
         "num_params": num_params,
         "scale": cfg.degradation.scale,
         "description": cfg.description,

@@ -85,6 +85,6 @@ def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
             for sub in sorted(set(a) | set(b)):
                 if a.get(sub) != b.get(sub) and (key, sub) not in RESUMABLE_CHANGES:
                     diffs.append(f"{key}.{sub}")
-        elif a != b and key not in ("description",):
+        elif a != b and key not in ("description", "runtime"):
             diffs.append(key)
     return diffs
