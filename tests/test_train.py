@@ -561,6 +561,8 @@ def test_runtime_arguments_reach_the_card_and_run_the_exported_file_by_path(tmp_
     old = cfgmod.from_dict({**values, "name": "real"}).to_dict()
     old.pop("runtime")  # a checkpoint written before [runtime] existed
     assert config_differences(old, cfg.to_dict()) == []
+    changed = cfgmod.from_dict({**values, "name": "real", "runtime": {"dynamic_refine_thres": 255}})
+    assert config_differences(cfg.to_dict(), changed.to_dict()) == []
 
 
 # --- CLI ------------------------------------------------------------------------------------------

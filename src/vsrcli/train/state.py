@@ -26,6 +26,9 @@ RESUMABLE_CHANGES |= {("data", "cache_mb"), ("data", "root")}
 # Precision follows the machine: bf16 is ~5x fp32 on a CPU with AMX and ~30x slower on one without, and a
 # run may resume on either. Weights and optimiser state stay float32 under autocast, so nothing else changes.
 RESUMABLE_CHANGES |= {("run", "precision")}
+# Top-level fields that never change what training does: the description, and [runtime] (export writes it into
+# the card; the network trains without it), whole tables included.
+FREE_KEYS = {"description", "runtime"}
 
 
 def rng_state() -> dict[str, Any]:
@@ -79,12 +82,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Dotted names of fields that differ and may not change on resume."""
     diffs = []
-    for key in sorted(set(old) | set(new)):
+    for key in sorted((set(old) | set(new)) - FREE_KEYS):
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict) and key != "arch_args":
             for sub in sorted(set(a) | set(b)):
                 if a.get(sub) != b.get(sub) and (key, sub) not in RESUMABLE_CHANGES:
                     diffs.append(f"{key}.{sub}")
-        elif a != b and key not in ("description", "runtime"):
+        elif a != b:
             diffs.append(key)
     return diffs
