@@ -178,6 +178,7 @@ def test_resolved_config_round_trips_through_toml(tmp_path):
         ("[data]\nclip_len = 5", "clip_len"),
         ("[data]\ngt_downscale = [0.0, 1.0]", "gt_downscale"),
         ("[data]\ngt_downscale = [0.5, 2.0]", "gt_downscale"),
+        ("[val]\ndownscale = 1.5", "val.downscale"),
         ("[degradation]\nnoise_map = true", "extra_in_channels"),
         ("colour = 1", "top-level"),
         ("[runtime]\nmid_channels = 8", "runtime"),
@@ -493,6 +494,41 @@ def test_resume_refuses_a_different_config_and_a_missing_checkpoint(stand_ins, r
     curriculum = _tiny(root, iters=4, val_every=0)  # a longer schedule with longer clips may resume
     curriculum.data.clip_len = 6
     assert loop.train(curriculum, tmp_path / "run", resume=True).step == 4
+
+
+def test_validation_can_shrink_its_clips_as_training_shrinks_samples(stand_ins, root, tmp_path):
+    """val.downscale: each clip is shrunk (antialiased bicubic) before the centre crop, so validation targets
+    are as clean as training's under gt_downscale; the card says so, and the field is no reason to refuse a
+    checkpoint written before it existed."""
+    import torch.nn.functional as F
+
+    from vsrcli.io.frames import read_image
+    from vsrcli.train.data import load_val_clips
+
+    folder = root / "JPEGImages/blackswan"  # 40x40 frames
+    full = torch.stack([torch.from_numpy(read_image(f)).permute(2, 0, 1) for f in sorted(folder.iterdir())])
+    full = full[:3].float().div(255.0)
+    [(_, plain)] = load_val_clips(["JPEGImages/blackswan"], root, 3, max_size=8, scale=4)
+    [(_, shrunk)] = load_val_clips(["JPEGImages/blackswan"], root, 3, max_size=8, scale=4, downscale=0.5)
+    assert plain.shape[-2:] == (32, 32) and torch.equal(plain, full[..., 4:36, 4:36])
+    half = F.interpolate(full, size=(20, 20), mode="bicubic", antialias=True).clamp(0, 1)
+    assert shrunk.shape[-2:] == (16, 16) and torch.allclose(shrunk, half[..., 2:18, 2:18])
+
+    cfg = _tiny(root, iters=2, val_every=2)
+    cfg.val.downscale = 0.5
+    loop.train(cfg, tmp_path / "run")
+    res = export_run(tmp_path / "run", tmp_path / "rel")
+    assert json.loads(res.card_json.read_text())["validation"]["downscale"] == 0.5
+    assert "shrunk by 0.5" in res.card_md.read_text()
+    longer = _tiny(root, iters=4, val_every=2)
+    with pytest.raises(UsageError, match="val.downscale"):  # validation that changes mid-run is refused
+        loop.train(longer, tmp_path / "run", resume=True)
+
+    loop.train(_tiny(root, iters=2, val_every=0), tmp_path / "old")
+    payload = loop.load_checkpoint(tmp_path / "old" / loop.CHECKPOINT)
+    del payload["config"]["val"]["downscale"]  # as written before the field existed
+    torch.save(payload, tmp_path / "old" / loop.CHECKPOINT)
+    assert loop.train(_tiny(root, iters=3, val_every=0), tmp_path / "old", resume=True).step == 3
 
 
 def test_checkpoints_are_written_on_a_timer(stand_ins, root, tmp_path):

@@ -127,6 +127,9 @@ class ValConfig:
     frames: int = 10
     max_size: int = 96  # validation inputs are centre crops of at most this low-resolution side
     seed: int = 1234  # validation degradations are drawn once from this seed
+    # each clip is first shrunk by this factor (antialiased bicubic), so its targets are as clean as those of
+    # a run with data.gt_downscale: DAVIS's JPEG softness would otherwise hide what cleaner targets teach
+    downscale: float = 1.0
 
 
 @dataclass
@@ -209,6 +212,12 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def with_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    """A saved config (a checkpoint's) with the fields added since it was written at their defaults: a new
+    field's default keeps what runs did before it existed, so an older run resumes unless it changed."""
+    return merge(TrainConfig().to_dict(), values)
+
+
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Parse a TOML file; a config may name a preset as ``base = "NAME"`` and override parts of it."""
     path = Path(path)
@@ -261,6 +270,8 @@ def validate(cfg: TrainConfig) -> None:
     if d.max_interval < 1:
         raise UsageError("data.max_interval must be >= 1")
     _check_range(d.gt_downscale, "data.gt_downscale", 0.05, 1.0)
+    if not 0.05 <= cfg.val.downscale <= 1.0:
+        raise UsageError(f"val.downscale must be within [0.05, 1], got {cfg.val.downscale}")
     _check_range(g.sigma, "degradation.sigma", 0.0, 255.0)
     _check_range([float(c) for c in g.crf], "degradation.crf", 0.0, 51.0)
     _check_range(g.blur_sigma, "degradation.blur_sigma", 0.0, 50.0)

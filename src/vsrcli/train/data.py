@@ -314,10 +314,19 @@ class ClipSampler:
 
 
 def load_val_clips(
-    specs: list[str], root: str | Path, frames: int, max_size: int, scale: int, multiple: int = 4
+    specs: list[str],
+    root: str | Path,
+    frames: int,
+    max_size: int,
+    scale: int,
+    multiple: int = 4,
+    downscale: float = 1.0,
 ) -> list[tuple[str, torch.Tensor]]:
-    """Held-out validation clips as (name, (T, 3, H, W) float ground truth), centre-cropped so the input is at
-    most ``max_size`` on a side and a multiple of ``multiple``."""
+    """Held-out validation clips as (name, (T, 3, H, W) float ground truth), first shrunk by ``downscale`` (as
+    training shrinks samples under ``gt_downscale``), then centre-cropped so the input is at most ``max_size``
+    on a side and a multiple of ``multiple``."""
+    import torch.nn.functional as F
+
     out = []
     for spec in specs:
         _, path = resolve_path(spec, root)
@@ -325,6 +334,9 @@ def load_val_clips(
             raise InputError(f"{path}: Vid4 is the final check only and may not be used for validation")
         files = list_frames(path)[:frames]
         gt = torch.stack([torch.from_numpy(read_image(f)).permute(2, 0, 1) for f in files]).float().div(255.0)
+        if downscale != 1.0:
+            size = (round(gt.shape[-2] * downscale), round(gt.shape[-1] * downscale))
+            gt = F.interpolate(gt, size=size, mode="bicubic", antialias=True).clamp_(0.0, 1.0)
         step = scale * multiple
         h = min(gt.shape[-2], max_size * scale) // step * step
         w = min(gt.shape[-1], max_size * scale) // step * step

@@ -133,6 +133,7 @@ def export_state(
             "clips": cfg.val.clips,
             "frames": cfg.val.frames,
             "max_size_lr": cfg.val.max_size,
+            "downscale": cfg.val.downscale,
             "baseline": None if val_baseline is None else round(val_baseline, 3),
             "baseline_is": "MATLAB bicubic x4" if cfg.degradation.scale != 1 else "the degraded input",
             "final": history[-1] if history else None,
@@ -183,7 +184,9 @@ def render_card(card: dict[str, Any]) -> str:
         f"- training: {t['iterations']} of {t['planned_iterations']} iterations, "
         f"{t['wall_time_s'] / 3600:.2f} h, {t['precision']}, clips of {d['clip_len']} frames, "
         f"{'LR' if card['scale'] != 1 else 'input'} patch {d['patch_lr']}, batch {d['batch']}",
-        f"- validation ({v['metric']}) on {', '.join(Path(c).name for c in v['clips'])}: "
+        f"- validation ({v['metric']}) on {', '.join(Path(c).name for c in v['clips'])}"
+        + (f" shrunk by {v['downscale']:g}" if v.get("downscale", 1.0) != 1.0 else "")
+        + ": "
         + (f"{final['val_psnr_y']:.2f} dB at step {final['step']}" if final else "not run")
         + (f" ({v['baseline_is']}: {v['baseline']:.2f} dB)" if v.get("baseline") is not None else ""),
     ]

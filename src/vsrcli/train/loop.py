@@ -27,7 +27,7 @@ import torch
 from vsrcli.device import resolve_device, resolve_precision
 from vsrcli.errors import CheckpointError, InputError, Interrupted, UsageError
 from vsrcli.train import ops
-from vsrcli.train.config import CLEANING_ARCHS, TrainConfig, to_toml
+from vsrcli.train.config import CLEANING_ARCHS, TrainConfig, to_toml, with_defaults
 from vsrcli.train.data import ClipSampler, discover, load_val_clips
 from vsrcli.train.degradations import degrade
 from vsrcli.train.state import (
@@ -306,9 +306,8 @@ def prepare_validation(cfg: TrainConfig, root: str) -> list[tuple[str, torch.Ten
     if not cfg.val.clips or cfg.run.val_every == 0:
         return []
     multiple = 4 if cfg.degradation.scale == 1 else 1
-    clips = load_val_clips(
-        cfg.val.clips, root, cfg.val.frames, cfg.val.max_size, cfg.degradation.scale, multiple
-    )
+    v = cfg.val
+    clips = load_val_clips(v.clips, root, v.frames, v.max_size, cfg.degradation.scale, multiple, v.downscale)
     rng = np.random.default_rng(cfg.val.seed)
     return [(name, degrade(gt.unsqueeze(0), cfg.degradation, rng).lq[0], gt) for name, gt in clips]
 
@@ -331,7 +330,7 @@ def train(
     payload: dict[str, Any] | None = None
     if resume:
         payload = load_checkpoint(ckpt_path)
-        diffs = config_differences(payload["config"], cfg.to_dict())
+        diffs = config_differences(with_defaults(payload["config"]), cfg.to_dict())
         if diffs:
             raise UsageError(
                 f"the config differs from the checkpoint's in: {', '.join(diffs)}",
