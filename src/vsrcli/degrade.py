@@ -416,6 +416,11 @@ def compress(frames: np.ndarray, codec: str = "libx264", crf: int = 23, preset: 
             if codec == "libx265":
                 opts["x265-params"] = "log-level=error"
             stream.options = opts
+            if codec == "libx264":
+                # x264's threads make its output depend on the machine's load (measured: different frames
+                # from one 960x540 clip beside a busy thread); one thread makes a degradation a function of
+                # its input, so benchmark inputs and training draws repeat
+                stream.codec_context.thread_count = 1
             for frame in padded:
                 for packet in stream.encode(
                     av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
