@@ -253,12 +253,9 @@ class ClipSampler:
         return min(round(self.size / factor), clip.height, clip.width)
 
     def _to_patch(self, frames: torch.Tensor) -> torch.Tensor:
-        import torch.nn.functional as F
-
         if frames.shape[-1] == self.size:
             return frames
-        out = F.interpolate(frames, size=(self.size, self.size), mode="bicubic", antialias=True)
-        return out.clamp_(0.0, 1.0)
+        return shrink_frames(frames, (self.size, self.size))
 
     def _frame(self, clip: Clip, index: int) -> torch.Tensor:
         if clip.video:
@@ -313,6 +310,14 @@ class ClipSampler:
         return torch.stack([self.sample_one() for _ in range(self.cfg.batch)])
 
 
+def shrink_frames(frames: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(T, 3, H, W) frames in [0, 1] resized to ``size`` by antialiased bicubic: how training samples
+    (``gt_downscale``) and validation clips (``val.downscale``) are shrunk, the same way for both."""
+    import torch.nn.functional as F
+
+    return F.interpolate(frames, size=size, mode="bicubic", antialias=True).clamp_(0.0, 1.0)
+
+
 def load_val_clips(
     specs: list[str],
     root: str | Path,
@@ -325,8 +330,6 @@ def load_val_clips(
     """Held-out validation clips as (name, (T, 3, H, W) float ground truth), first shrunk by ``downscale`` (as
     training shrinks samples under ``gt_downscale``), then centre-cropped so the input is at most ``max_size``
     on a side and a multiple of ``multiple``."""
-    import torch.nn.functional as F
-
     out = []
     for spec in specs:
         _, path = resolve_path(spec, root)
@@ -336,7 +339,7 @@ def load_val_clips(
         gt = torch.stack([torch.from_numpy(read_image(f)).permute(2, 0, 1) for f in files]).float().div(255.0)
         if downscale != 1.0:
             size = (round(gt.shape[-2] * downscale), round(gt.shape[-1] * downscale))
-            gt = F.interpolate(gt, size=size, mode="bicubic", antialias=True).clamp_(0.0, 1.0)
+            gt = shrink_frames(gt, size)
         step = scale * multiple
         h = min(gt.shape[-2], max_size * scale) // step * step
         w = min(gt.shape[-1], max_size * scale) // step * step
