@@ -10,7 +10,7 @@ backward flows agree (elsewhere it is occluded or wrong); a small photometric te
 Progress is the warping error on the held-out DAVIS pairs of ``benchmarks/flow_eval.py``.
 
 Usage: PYTHONPATH=src python training/train_flow.py OUT_DIR [--init WEIGHTS] [--steps 600] [--lr 5e-5]
-    [--photometric 0.1] [--cosine] [--keep best|last]
+    [--photometric 0.1] [--distill 1.0] [--cosine] [--keep best|last]
 Writes OUT_DIR/spynet.safetensors (keys ``spynet.*``, float32) and OUT_DIR/log.jsonl.
 """
 
@@ -122,6 +122,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--photometric", type=float, default=0.1)
+    ap.add_argument(
+        "--distill", type=float, default=1.0, help="weight of the DIS target (a prior once photometric leads)"
+    )
     ap.add_argument("--eval-every", type=int, default=50)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument(
@@ -179,7 +182,7 @@ def main() -> None:
         epe = (((pred - flow) ** 2).sum(1, keepdim=True) + 1e-6).sqrt()
         distill = (epe * valid).sum() / valid.sum().clamp(min=1)
         photometric = (warp(supp, pred) - ref).abs().mean()
-        loss = distill + args.photometric * photometric
+        loss = args.distill * distill + args.photometric * photometric
         for group in opt.param_groups:  # the training loop's schedule, without its warm-up
             group["lr"] = lr_at(step - 1, args.steps, args.lr, 0.0, 0) if args.cosine else args.lr
         opt.zero_grad(set_to_none=True)
