@@ -75,7 +75,13 @@ def main() -> None:
     ap.add_argument("--gaps", default="1,2", help="frame gaps of the pairs")
     ap.add_argument("--pairs", type=int, default=8, help="pairs per clip and gap, spread over the clip")
     args = ap.parse_args()
-    nets = {Path(w).name: load_spynet(w) for w in args.weights}
+    names = [Path(w).name for w in args.weights]
+    # two rounds' spynet.safetensors would share a row: name colliding files by their folder too
+    labels = [
+        f"{Path(w).parent.name}/{n}" if names.count(n) > 1 else n
+        for w, n in zip(args.weights, names, strict=True)
+    ]
+    nets = {label: load_spynet(w) for label, w in zip(labels, args.weights, strict=True)}
     gaps = [int(g) for g in args.gaps.split(",")]
     sums: dict[str, list[float]] = {"zero flow": [], "DIS": [], **{k: [] for k in nets}}
     mags: dict[str, list[float]] = {k: [] for k in sums}
