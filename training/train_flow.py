@@ -7,6 +7,8 @@ sample is a whole frame pair at the sizes the networks' SPyNets see (short side 
 480p), from many real sources (the DAVIS and Vimeo-90K training clips and the sample videos, whose camera
 and object motion differ), gaps 1-3 in both directions. The target is DIS's flow where DIS's forward and
 backward flows agree (elsewhere it is occluded or wrong); a small photometric term keeps the rest sensible.
+Later rounds reverse the weights (``--photometric 10 --distill 0.1`` or less): the photometric term, the error
+the held-out check measures, leads and DIS's flow is a prior; ``--distill 0`` skips DIS altogether.
 Progress is the warping error on the held-out DAVIS pairs of ``benchmarks/flow_eval.py``.
 
 Usage: PYTHONPATH=src python training/train_flow.py OUT_DIR [--init WEIGHTS] [--steps 600] [--lr 5e-5]
@@ -165,9 +167,12 @@ def main() -> None:
             gap = rng.choice((1, 1, 2, 3))
             i = rng.randrange(len(clip) - gap)
             a, b = (i, i + gap) if rng.random() < 0.5 else (i + gap, i)
-            if (k, a, b) not in targets:
-                targets[(k, a, b)] = dis_target(clip[a], clip[b])
-            flow, valid = targets[(k, a, b)]
+            if args.distill == 0:  # no prior: DIS's two flows a pair would be computed for nothing
+                flow, valid = torch.zeros(2, *clip.shape[1:3]), torch.zeros(1, *clip.shape[1:3])
+            else:
+                if (k, a, b) not in targets:
+                    targets[(k, a, b)] = dis_target(clip[a], clip[b])
+                flow, valid = targets[(k, a, b)]
             ref = torch.from_numpy(clip[a]).permute(2, 0, 1).float().div(255)
             supp = torch.from_numpy(clip[b]).permute(2, 0, 1).float().div(255)
             if rng.random() < 0.5:  # mirror left-right: the flow's x component changes sign

@@ -753,7 +753,8 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         "training/spynet-vsrcli-r5; training/basicvsrpp-lite-c16n2f4-bix4-flow5)",
         notes="vsrcli's light BasicVSR++ (c16n2: reconstruction at low resolution, pixel shuffle to RGB "
         "over a bicubic skip, flows at quarter size from vsrcli's own SPyNet; float16 weights), the offline "
-        "default of `vsrcli upscale`: 5.5x faster end to end than the c24n3 of the first release, better on "
+        "default of `vsrcli upscale`: 5.5x faster end to end than the c24n3 of the first release on an AVX2 "
+        "CPU (3.9x on AVX-512), better on "
         "held-out clips. Metrics measured with `vsrcli benchmark` (not published figures). For the best "
         "quality download an official model, e.g. basicvsrpp-vimeo90k-bi.",
         default_for=("upscale",),
