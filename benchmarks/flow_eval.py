@@ -107,7 +107,7 @@ def main() -> None:
     print(f"held-out DAVIS {', '.join(CLIPS)}; 1/{args.scale} size; gaps {gaps}; {len(sums['DIS'])} pairs")
     print("| flow | warp error (mean abs RGB) | mean flow (px) |\n| --- | ---: | ---: |")
     for name in sums:
-        print(f"| {name} | {np.mean(sums[name]):.4f} | {np.mean(mags[name]):.2f} |")
+        print(f"| {name} | {np.mean(sums[name]):.5f} | {np.mean(mags[name]):.2f} |")
 
 
 if __name__ == "__main__":
