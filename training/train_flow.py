@@ -133,6 +133,13 @@ def main() -> None:
         "--cosine", action="store_true", help="decay the rate to 0 on a cosine over --steps (else constant)"
     )
     ap.add_argument(
+        "--short-sides",
+        type=int,
+        nargs="+",
+        default=list(SHORT_SIDES),
+        help="short sides (px) the training frames are resized to; larger sides show larger motions",
+    )
+    ap.add_argument(
         "--keep",
         choices=("best", "last"),
         default="best",
@@ -145,7 +152,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     spynet = flow_eval.load_spynet(args.init)
     spynet.train()
-    sources = [resized(clip, short) for clip in training_sources() for short in SHORT_SIDES]
+    sources = [resized(clip, short) for clip in training_sources() for short in args.short_sides]
     print(f"{len(sources)} training sources (clips x sizes)", flush=True)
     val = held_out_pairs()
     best = held_out_error(spynet, val)
