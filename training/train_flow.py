@@ -9,10 +9,11 @@ and object motion differ), gaps 1-3 in both directions. The target is DIS's flow
 backward flows agree (elsewhere it is occluded or wrong); a small photometric term keeps the rest sensible.
 Later rounds reverse the weights (``--photometric 10 --distill 0.1`` or less): the photometric term, the error
 the held-out check measures, leads and DIS's flow is a prior; ``--distill 0`` skips DIS altogether.
+``--short-sides 90 120 180`` trains on larger frames, whose larger motions the 1/4-size check rewards.
 Progress is the warping error on the held-out DAVIS pairs of ``benchmarks/flow_eval.py``.
 
 Usage: PYTHONPATH=src python training/train_flow.py OUT_DIR [--init WEIGHTS] [--steps 600] [--lr 5e-5]
-    [--photometric 0.1] [--distill 1.0] [--cosine] [--keep best|last]
+    [--photometric 0.1] [--distill 1.0] [--cosine] [--short-sides 60 90 120] [--keep best|last]
 Writes OUT_DIR/spynet.safetensors (keys ``spynet.*``, float32) and OUT_DIR/log.jsonl.
 """
 
