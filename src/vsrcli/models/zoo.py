@@ -732,14 +732,14 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         arch_args=_X4_LITE,
         task="sr-x4",
         scale=4,
-        **_committed("basicvsrpp-lite-c16n2f4-bix4-flow7-f657abf2.safetensors"),
+        **_committed("basicvsrpp-lite-c16n2f4-bix4-flow10-2a4b72e9.safetensors"),
         degradation="BI: MATLAB bicubic x4 (antialiased), 8-bit",
         training_data=_SHIPPED_DATA,
         metrics={
-            "Vid4 calendar (BIx4, Y)": {"psnr": 21.4429, "ssim": 0.6660, "bicubic_psnr": 20.3945},
+            "Vid4 calendar (BIx4, Y)": {"psnr": 21.4487, "ssim": 0.6664, "bicubic_psnr": 20.3945},
             "Vimeo-90K-T sample, 3 clips (BIx4, Y)": {
-                "psnr": 32.9164,
-                "ssim": 0.8598,
+                "psnr": 32.9291,
+                "ssim": 0.8601,
                 "bicubic_psnr": 30.6436,
             },
         },
@@ -752,7 +752,9 @@ _SHIPPED: tuple[ModelEntry, ...] = (
         "-c configs/bix4-lite-c16n2f4-flow5.toml (1200 iterations onto the fifth-round SPyNet, "
         "training/spynet-vsrcli-r5; training/basicvsrpp-lite-c16n2f4-bix4-flow5), then "
         "-c configs/bix4-lite-c16n2f4-flow7.toml (1200 iterations onto the seventh-round SPyNet, "
-        "training/spynet-vsrcli-r7; training/basicvsrpp-lite-c16n2f4-bix4-flow7)",
+        "training/spynet-vsrcli-r7; training/basicvsrpp-lite-c16n2f4-bix4-flow7), then "
+        "-c configs/bix4-lite-c16n2f4-flow10.toml (800 iterations onto the tenth-round SPyNet, "
+        "training/spynet-vsrcli-r10; training/basicvsrpp-lite-c16n2f4-bix4-flow10)",
         notes="vsrcli's light BasicVSR++ (c16n2: reconstruction at low resolution, pixel shuffle to RGB "
         "over a bicubic skip, flows at quarter size from vsrcli's own SPyNet; float16 weights), the offline "
         "default of `vsrcli upscale`: 5.5x faster end to end than the c24n3 of the first release on an AVX2 "
